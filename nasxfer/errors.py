@@ -1,0 +1,26 @@
+"""The one exception family nasxfer raises for bad input.
+
+Every message names the problem *and* the fix, so a user who meets one in a
+notebook knows what to change without reading our source.
+"""
+
+
+class NasxferError(ValueError):
+    """Bad input to nasxfer: the message says what is wrong and how to fix it."""
+
+
+class DataFileError(NasxferError):
+    """A benchmark data file is missing, corrupt, or not the file we expect."""
+
+
+class UnknownNameError(NasxferError, KeyError):
+    """An unknown task, benchmark or option name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def unknown(kind: str, name: object, known) -> UnknownNameError:
+    """The error for an unknown `kind` called `name`, listing the valid names."""
+    choices = ", ".join(repr(k) for k in known)
+    return UnknownNameError(f"unknown {kind} {name!r}; choose one of: {choices}")
