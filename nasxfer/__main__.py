@@ -1,0 +1,89 @@
+"""Command line: ``nasxfer`` (or ``python -m nasxfer``).
+
+``nasxfer summary`` (the default) loads the benchmark, prints a per-task
+summary with the reward-shaping gamma the sweep picks, and rolls out a random
+agent in the env of each task as a floor for every agent that follows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from .benchmark import PAPER_TASKS, load_benchmark
+from .env import NASEnv
+from .errors import NasxferError
+from .shaping import RewardShaper
+
+
+def random_rollouts(env: NASEnv, episodes: int, seed: int) -> pd.DataFrame:
+    """One row per episode of a uniformly random policy over the unmasked slots."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for ep in range(episodes):
+        obs, info = env.reset(seed=seed + ep)
+        done, ret = False, 0.0
+        while not done:
+            action = rng.choice(np.flatnonzero(obs["action_mask"]))
+            obs, r, term, trunc, info = env.step(action)
+            ret += r
+            done = term or trunc
+        rows.append({"episode": ep, "return": ret, "final_test": info["test"], "best_test": info["best_test"], "n_unique": info["n_unique"]})
+    return pd.DataFrame(rows)
+
+
+def summary(args) -> None:
+    bench = load_benchmark(args.benchmark, data_dir=args.data_dir)
+    tasks = args.tasks or (PAPER_TASKS if bench.name == "transnas-bench-101" else tuple(bench.tasks))
+    for t in tasks:
+        bench.task(t)  # unknown names fail here, with the list of known ones
+    table = bench.summary().set_index("task").loc[list(tasks)]
+    table["gamma"] = [RewardShaper.fit(bench, t).param for t in tasks]
+    print(f"{bench.name}: {bench.space.size} cells\n")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 4):
+        print(table.to_string())
+        print(f"\nrandom agent, {args.episodes} episodes of at most {args.max_steps} steps per task (seed {args.seed}):")
+        rows = []
+        for t in tasks:
+            env = NASEnv(t, bench, max_steps=args.max_steps)
+            start = time.perf_counter()
+            df = random_rollouts(env, args.episodes, args.seed)
+            rows.append(
+                {
+                    "task": t,
+                    "final_test_mean": df.final_test.mean(),
+                    "best_test_mean": df.best_test.mean(),
+                    "benchmark_best_test": bench.task(t).test.max(),
+                    "unique_cells_mean": df.n_unique.mean(),
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+        print(pd.DataFrame(rows).set_index("task").to_string())
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="nasxfer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command")
+    s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
+    for q in (p, s):
+        q.add_argument("--benchmark", default="transnas-bench-101")
+        q.add_argument("--tasks", nargs="*", default=None)
+        q.add_argument("--data-dir", default=None, help="folder with the tables (else $NASXFER_DATA, else the cache)")
+        q.add_argument("--episodes", type=int, default=100)
+        q.add_argument("--max-steps", type=int, default=50)
+        q.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        summary(args)
+    except NasxferError as e:
+        print(f"nasxfer: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Every hyperparameter of the agent in one dataclass, with presets and validation.
+
+``AgentParams.preset("laptop")`` (default), ``"paper"`` and ``"ci"``; override
+any field with keyword arguments or ``from_dict`` (YAML-friendly: only plain
+scalars and lists). Invalid values raise :class:`NasxferError` naming the field
+and the fix.
+
+Values from the papers (Ape-X, Horgan et al. 2018; Cassimon et al. 2024):
+per-runner epsilon ``eps ** (1 + alpha * i / (N - 1))`` with eps 0.4, alpha 7;
+prioritized replay alpha 0.6, beta 0.4; double Q; dueling; 3-step returns;
+Adam; gradient-norm clip 40; train batch 512; a 256-d per-candidate embedding,
+a 2-layer 4-head transformer, 3-layer heads.
+
+Values the papers leave open and how we chose them (paper profile):
+- ``lr`` 1e-4: Ape-X's 0.00025/4 rounded; a usual Adam rate for DQN.
+- ``gamma`` 0.99: the env's reward telescopes, so the return is
+  ``R(final) - R(start)`` whatever gamma is, up to discounting; 0.99 keeps the
+  horizon (50 steps) visible.
+- ``ff_dim`` 512: the transformer's feed-forward width is not given; torch's
+  default 2048 doubles CPU update time for no measured gain.
+- ``head_hidden`` 256 = embed_dim.
+- ``buffer_capacity`` 200k transitions (Ape-X: 2M; our episodes are short and
+  the search space has 4096 cells, so 200k covers it many times over).
+- ``target_update_freq`` 2500 env steps (Ape-X: every 2500 *learner updates*;
+  RLlib counts env steps).
+- ``learning_starts`` 10k env steps (Ape-X 50k, scaled to our smaller budgets).
+- ``training_intensity`` None = RLlib's native ratio (one update of
+  ``train_batch_size`` per sampling round).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+
+from ..errors import NasxferError, unknown
+
+PRESETS = ("ci", "laptop", "paper")
+
+
+@dataclass
+class AgentParams:
+    # ---- task / env -------------------------------------------------------------------
+    task: str = "class_object"
+    benchmark: str = "transnas-bench-101"
+    data_dir: str | None = None
+    max_steps: int = 50  # episode time limit (truncation -> bootstrapped)
+    max_neighbours: int = 50
+    pad: int = 16
+    transform: str = "gamma"
+    transform_param: float | str = "auto"
+
+    # ---- network ----------------------------------------------------------------------
+    embed_dim: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    ff_dim: int = 128
+    head_hidden: int = 64
+    dueling: bool = True
+
+    # ---- DQN / Ape-X ------------------------------------------------------------------
+    lr: float = 5e-4
+    adam_epsilon: float = 1e-8
+    gamma: float = 0.99
+    n_step: int = 3
+    double_q: bool = True
+    grad_clip: float = 40.0
+    train_batch_size: int = 128
+    buffer_capacity: int = 50_000
+    prio_alpha: float = 0.6
+    prio_beta: float = 0.4
+    target_update_freq: int = 1000  # env steps between target-net copies
+    tau: float = 1.0
+    learning_starts: int = 1000  # env steps sampled before the first update
+    training_intensity: float | None = None  # replayed / sampled steps; None = RLlib native
+    td_error_loss: str = "huber"
+
+    # ---- exploration (Ape-X per-actor epsilon) -----------------------------------------
+    epsilon: float = 0.4
+    epsilon_alpha: float = 7.0
+
+    # ---- sampling layout --------------------------------------------------------------
+    num_env_runners: int = 1  # remote runners; 0 = sample in the driver
+    num_envs_per_env_runner: int = 8
+    rollout_fragment_length: int = 8
+    num_cpus_per_env_runner: float = 0.5  # fractional: asking more than exists hangs the build
+
+    # ---- budget / evaluation ----------------------------------------------------------
+    total_env_steps: int = 20_000
+    eval_every: int = 5_000  # env steps between greedy evaluations (0 = only at the end)
+    eval_episodes: int = 100  # fixed, seeded start cells
+    eval_seed: int = 12345
+    seed: int = 0
+
+    # ---- resources --------------------------------------------------------------------
+    ray_address: str | None = None  # None = local ray, else an existing cluster
+    num_cpus: int = 2  # local ray only
+    torch_threads: int = 2  # learner (driver) threads; runners use 1
+    object_store_memory: int = 512 * 1024**2
+    ray_temp_dir: str | None = None
+    progress: bool = True  # tqdm bar
+
+    # -----------------------------------------------------------------------------------
+    def __post_init__(self):
+        self.validate()
+
+    @classmethod
+    def preset(cls, name: str = "laptop", **overrides) -> "AgentParams":
+        """A named profile with `overrides` applied: "ci", "laptop" (default) or "paper"."""
+        if name not in _PRESETS:
+            raise unknown("agent preset", name, PRESETS)
+        return cls.from_dict({**_PRESETS[name], **overrides})
+
+    @classmethod
+    def ci(cls, **kw):
+        return cls.preset("ci", **kw)
+
+    @classmethod
+    def laptop(cls, **kw):
+        return cls.preset("laptop", **kw)
+
+    @classmethod
+    def paper(cls, **kw):
+        return cls.preset("paper", **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AgentParams":
+        d = dict(d or {})
+        preset = d.pop("preset", None)
+        names = {f.name for f in fields(cls)}
+        bad = [k for k in d if k not in names]
+        if bad:
+            raise NasxferError(
+                f"unknown agent parameter(s) {bad}; valid names are: {sorted(names)}"
+            )
+        if preset is not None:
+            return cls.preset(preset, **d)
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **kw) -> "AgentParams":
+        return self.from_dict({**self.to_dict(), **kw})
+
+    def network_config(self) -> dict:
+        return dict(
+            embed_dim=self.embed_dim, n_heads=self.n_heads, n_layers=self.n_layers,
+            ff_dim=self.ff_dim, head_hidden=self.head_hidden, dueling=self.dueling,
+        )
+
+    def env_config(self) -> dict:
+        return dict(
+            task=self.task, benchmark=self.benchmark, data_dir=self.data_dir, max_steps=self.max_steps,
+            max_neighbours=self.max_neighbours, pad=self.pad, transform=self.transform,
+            param=self.transform_param,
+        )
+
+    def actor_epsilons(self) -> list[list[float]]:
+        """Ape-X epsilon of every actor, as [runner][env]; see :func:`apex_epsilons`."""
+        return apex_epsilons(self.epsilon, self.epsilon_alpha, max(self.num_env_runners, 1), self.num_envs_per_env_runner)
+
+    # ---- validation -------------------------------------------------------------------
+    def validate(self) -> None:
+        from ..benchmark import NB201_TASKS, TRANSNAS_TASKS, canonical_name
+
+        def need(cond, field_, msg):
+            if not cond:
+                raise NasxferError(f"AgentParams.{field_} = {getattr(self, field_)!r}: {msg}")
+
+        def is_int(v):
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        try:
+            bname = canonical_name(self.benchmark)
+        except Exception as e:  # noqa: BLE001 - re-raised as our error with the fix
+            raise NasxferError(f"AgentParams.benchmark: {e}") from None
+        known = TRANSNAS_TASKS if bname == "transnas-bench-101" else NB201_TASKS
+        if self.task not in known:
+            raise unknown(f"task of {bname} (AgentParams.task)", self.task, known)
+        for f_ in ("max_steps", "max_neighbours", "pad", "embed_dim", "n_heads", "n_layers", "ff_dim",
+                   "head_hidden", "n_step", "train_batch_size", "buffer_capacity", "target_update_freq",
+                   "num_envs_per_env_runner", "rollout_fragment_length", "total_env_steps", "eval_episodes",
+                   "num_cpus", "torch_threads"):
+            need(is_int(getattr(self, f_)) and getattr(self, f_) >= 1, f_, "must be an integer >= 1")
+        for f_ in ("learning_starts", "num_env_runners", "eval_every", "seed", "eval_seed"):
+            need(is_int(getattr(self, f_)) and getattr(self, f_) >= 0, f_, "must be an integer >= 0")
+        need(self.embed_dim % self.n_heads == 0, "embed_dim", f"must be divisible by n_heads ({self.n_heads})")
+        need(0.0 <= self.epsilon <= 1.0, "epsilon", "must be in [0, 1]")
+        need(self.epsilon_alpha >= 0, "epsilon_alpha", "must be >= 0")
+        need(0.0 <= self.prio_alpha <= 1.0, "prio_alpha", "must be in [0, 1] (0 = uniform replay)")
+        need(0.0 <= self.prio_beta <= 1.0, "prio_beta", "must be in [0, 1]")
+        need(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]")
+        need(0.0 < self.tau <= 1.0, "tau", "must be in (0, 1]")
+        need(self.lr > 0, "lr", "must be > 0")
+        need(self.adam_epsilon > 0, "adam_epsilon", "must be > 0")
+        need(self.grad_clip > 0, "grad_clip", "must be > 0")
+        need(self.training_intensity is None or self.training_intensity > 0, "training_intensity",
+             "must be > 0 or None (RLlib's native ratio)")
+        need(self.num_cpus_per_env_runner > 0, "num_cpus_per_env_runner", "must be > 0 (fractions allowed)")
+        need(self.object_store_memory >= 78 * 1024**2, "object_store_memory", "must be >= 78 MiB (Ray's minimum)")
+        need(self.td_error_loss in ("huber", "mse"), "td_error_loss", "must be 'huber' or 'mse'")
+        need(self.train_batch_size <= self.buffer_capacity, "train_batch_size",
+             f"is larger than the replay buffer (buffer_capacity={self.buffer_capacity}): "
+             "lower the batch or raise the capacity")
+        need(self.rollout_fragment_length >= self.n_step, "rollout_fragment_length",
+             f"must be >= n_step ({self.n_step}) for n-step returns")
+        if self.ray_address is None:
+            need(self.num_env_runners * self.num_cpus_per_env_runner <= self.num_cpus, "num_env_runners",
+                 f"x num_cpus_per_env_runner ({self.num_cpus_per_env_runner}) exceeds num_cpus "
+                 f"({self.num_cpus}); Ray would wait forever: lower one or raise num_cpus")
+
+
+def apex_epsilons(eps: float, alpha: float, n_runners: int, n_envs: int) -> list[list[float]]:
+    """Ape-X epsilons ``eps ** (1 + alpha * i / (N - 1))`` for N = n_runners * n_envs actors.
+
+    Ape-X's actors are our (runner, env) pairs: with few CPU runners each running
+    a vector of envs, giving every env its own epsilon keeps Ape-X's spread of
+    exploration (one actor near eps, one near eps**8) on a 2-core machine.
+    """
+    n = n_runners * n_envs
+    vals = [eps if n == 1 else eps ** (1 + alpha * i / (n - 1)) for i in range(n)]
+    return [vals[r * n_envs:(r + 1) * n_envs] for r in range(n_runners)]
+
+
+_PRESETS: dict[str, dict] = {
+    # seconds on CI: a tiny network, a short budget
+    "ci": dict(
+        embed_dim=32, ff_dim=64, head_hidden=32, train_batch_size=64, buffer_capacity=20_000,
+        learning_starts=500, target_update_freq=500, num_env_runners=1, num_envs_per_env_runner=8,
+        total_env_steps=5_000, eval_every=0, eval_episodes=50, lr=1e-3,
+    ),
+    # the 4x4 x 3-seed grid in ~2 h on a 2-core CPU: a smaller network than the paper's
+    "laptop": dict(),
+    # the paper's network and Ape-X values; meant for a machine with many cores / a cluster
+    "paper": dict(
+        embed_dim=256, ff_dim=512, head_hidden=256, train_batch_size=512, buffer_capacity=200_000,
+        lr=1e-4, target_update_freq=2500, learning_starts=10_000, num_env_runners=8,
+        num_envs_per_env_runner=4, num_cpus=10, num_cpus_per_env_runner=1.0,
+        total_env_steps=1_000_000, eval_every=50_000,
+    ),
+}

@@ -1,0 +1,98 @@
+"""RLlib (new API stack) wrapper of :class:`QNetwork` for DQN.
+
+RLlib's ``DQNLearner`` needs ``QNetAPI`` (compute_q_values) and
+``TargetNetworkAPI`` (a target copy); env runners get the inference-only copy
+(no target net). On the new API stack there is no exploration object, so
+epsilon-greedy lives in ``_forward_exploration``: random actions are drawn
+uniformly over the *unmasked* slots only. Each env of a runner has its own
+epsilon (Ape-X actors); :mod:`nasxfer.agent.apex` sets them per runner after
+build through ``set_epsilons``. They are a plain attribute, not a buffer, so
+the learner's weight syncs (``load_state_dict``) never overwrite them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.algorithms.dqn.default_dqn_rl_module import (
+    QF_NEXT_PREDS,
+    QF_PREDS,
+    QF_TARGET_NEXT_PREDS,
+)
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+
+from .qnetwork import QNetwork
+
+NETWORK_KEYS = ("embed_dim", "n_heads", "n_layers", "ff_dim", "head_hidden", "dueling")
+
+
+class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
+    """model_config: the keys of :data:`NETWORK_KEYS`, plus ``actor_epsilon``
+    (default epsilon before the Ape-X callback sets per-env values)."""
+
+    def setup(self):
+        enc_dim = int(self.observation_space["candidates"].shape[-1])
+        net = {k: self.model_config[k] for k in NETWORK_KEYS if k in self.model_config}
+        if "dueling" in self.model_config:
+            net["dueling"] = bool(self.model_config["dueling"])
+        self.qnet = QNetwork(enc_dim, **net)
+        self._epsilons = torch.tensor([float(self.model_config.get("actor_epsilon", 0.0))])
+        self._rng = torch.Generator().manual_seed(int(self.model_config.get("seed", 0)))
+
+    # ---- Ape-X per-actor epsilon --------------------------------------------------------
+    def set_epsilons(self, epsilons, seed: int | None = None) -> None:
+        self._epsilons = torch.as_tensor(list(epsilons), dtype=torch.float32)
+        if seed is not None:
+            self._rng.manual_seed(int(seed))
+
+    def get_epsilons(self) -> list[float]:
+        return self._epsilons.tolist()
+
+    # ---- forward passes -----------------------------------------------------------------
+    def _q(self, net: QNetwork, obs: dict) -> torch.Tensor:
+        return net(obs["candidates"].float(), obs["action_mask"])
+
+    def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return {Columns.ACTIONS: self._q(self.qnet, batch[Columns.OBS]).argmax(-1)}
+
+    def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        greedy = self._q(self.qnet, obs).argmax(-1)
+        b = greedy.shape[0]
+        eps = self._epsilons.repeat((b + len(self._epsilons) - 1) // len(self._epsilons))[:b]
+        explore = torch.rand(b, generator=self._rng) < eps
+        # uniform over unmasked slots: multinomial on the mask as weights
+        random = torch.multinomial(obs["action_mask"].float(), 1, generator=self._rng).squeeze(-1)
+        return {Columns.ACTIONS: torch.where(explore, random, greedy)}
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        obs, nxt = batch[Columns.OBS], batch[Columns.NEXT_OBS]
+        # one pass over obs and next_obs together (double Q needs online Q of next_obs)
+        both = {k: torch.cat([obs[k], nxt[k]], 0) for k in ("candidates", "action_mask")}
+        q, q_next = torch.chunk(self._q(self.qnet, both), 2, dim=0)
+        out = {QF_PREDS: q, QF_NEXT_PREDS: q_next}
+        out[QF_TARGET_NEXT_PREDS] = self._q(self._target_qnet, nxt)
+        return out
+
+    # ---- APIs the DQN learner needs -----------------------------------------------------
+    def compute_q_values(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {QF_PREDS: self._q(self.qnet, batch[Columns.OBS])}
+
+    def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {QF_PREDS: self._q(self._target_qnet, batch[Columns.OBS])}
+
+    def make_target_networks(self) -> None:
+        self._target_qnet = make_target_network(self.qnet)
+
+    def get_target_network_pairs(self):
+        return [(self.qnet, self._target_qnet)]
+
+    def get_non_inference_attributes(self) -> list[str]:
+        return ["_target_qnet"]
+
+    def compute_advantage_distribution(self, batch):  # distributional DQN only; unused
+        raise NotImplementedError("NASQModule is not distributional (num_atoms must be 1)")

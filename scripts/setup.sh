@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Creates .venv with nasxfer and everything its agent, notebooks and tests need.
+# torch comes as the CPU build: the default PyPI wheel drags in gigabytes of CUDA
+# libraries that a laptop (and our CI) never uses. Pass --gpu to take PyPI's default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+if [ "${1:-}" = "--gpu" ]; then
+  "${pip[@]}" "torch==2.13.0"
+else
+  # "+cpu" builds sort above plain ones, so pip takes the CPU wheel from this index
+  # (or from a local wheel folder that pip is configured with).
+  "${pip[@]}" "torch==2.13.0" --extra-index-url https://download.pytorch.org/whl/cpu 2> >(grep -v -e "Retrying" -e "Could not fetch URL" -e "^WARNING: Location" >&2)
+fi
+"${pip[@]}" -e ".[agent,notebooks,test]" 2> >(grep -v "^WARNING: Location" >&2)
+echo "nasxfer is installed in .venv ($(.venv/bin/python -c 'import torch, ray; print(f"torch {torch.__version__}, ray {ray.__version__}")'))"
