@@ -13,6 +13,7 @@ budget.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .baselines import SEARCHERS, get_searcher, run_search
 from .benchmark import PAPER_TASKS, Benchmark, load_benchmark
@@ -31,7 +32,7 @@ from .oracle import QueryOracle, check_budget
 BUDGETS = (10, 25, 50, 100, 200)
 DEFAULT_TRIALS = 200
 BASE_SEED = 0
-RESULTS_FILE = "results.csv"
+RESULTS_FILE = "results.parquet"
 CONFIG_FILE = "config.json"
 COLUMNS = ["benchmark", "task", "searcher", "seed", "budget", "best_cell", "best_valid", "best_test"]
 
@@ -179,6 +180,9 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; results are for sharing
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -187,13 +191,13 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def save_results(results: pd.DataFrame, results_dir, config: dict | None = None) -> Path:
-    """Write ``results.csv`` and ``config.json`` (with the package version) into `results_dir`."""
+    """Write ``results.parquet`` and ``config.json`` (with the package version) into `results_dir`."""
     from . import __version__
 
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = {"nasxfer_version": __version__, **(config or {})}
-    _atomic_write(out / RESULTS_FILE, lambda p: results.to_csv(p, index=False))
+    _atomic_write(out / RESULTS_FILE, lambda p: results.to_parquet(p, index=False, compression="zstd"))
     _atomic_write(out / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(config, indent=2, default=str) + "\n"))
     return out
 
@@ -209,7 +213,7 @@ def load_results(results_dir) -> tuple[pd.DataFrame, dict]:
         )
     config_path = out / CONFIG_FILE
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    return pd.read_csv(path), config
+    return pd.read_parquet(path), config
 
 
 def comparison_config(bench: Benchmark, tasks, budgets, trials, searchers, base_seed) -> dict:
@@ -222,8 +226,14 @@ def comparison_config(bench: Benchmark, tasks, budgets, trials, searchers, base_
         "seeds": f"base_seed + trial for trial in 0..{int(trials) - 1}",
         "base_seed": int(base_seed),
         "searchers": list(searchers),
-        "hyperparameters": "function defaults in nasxfer.baselines",
+        "hyperparameters": {s: searcher_defaults(s) for s in searchers},
     }
+
+
+def searcher_defaults(name: str) -> dict:
+    """The keyword defaults of a searcher: its hyperparameters as run."""
+    params = inspect.signature(get_searcher(name)).parameters.values()
+    return {p.name: p.default for p in params if p.default not in (inspect.Parameter.empty, None)}
 
 
 def main(argv=None) -> None:

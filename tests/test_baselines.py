@@ -1,0 +1,138 @@
+"""The query oracle and the four search baselines, on the real benchmark tables."""
+
+import numpy as np
+import pytest
+
+from nasxfer.baselines import SEARCHERS, local_search, mutate, run_search
+from nasxfer.errors import NasxferError, UnknownNameError
+from nasxfer.oracle import BudgetExhausted, QueryOracle
+
+TASK = "class_object"
+
+
+# ---- oracle ------------------------------------------------------------------------------
+
+
+def test_oracle_returns_validation_and_counts_repeats_once(bench):
+    oracle = QueryOracle(bench, TASK, budget=3)
+    valid = bench.task(TASK).valid
+    assert oracle.query(7) == valid[7]
+    assert oracle.query(7) == valid[7]
+    assert oracle.query(np.int64(7)) == valid[7]
+    assert oracle.n_unique == 1 and oracle.n_calls == 3
+    oracle.query_many([1, 2])
+    assert oracle.done and oracle.cells == [7, 1, 2]
+    with pytest.raises(BudgetExhausted):
+        oracle.query(7)  # spent: even a known cell ends the search
+
+
+def test_oracle_budget_runs_out_part_way_through_a_batch(bench):
+    oracle = QueryOracle(bench, TASK, budget=2)
+    with pytest.raises(BudgetExhausted):
+        oracle.query_many([5, 6, 8])
+    assert oracle.cells == [5, 6]
+
+
+def test_best_at_is_best_by_validation_of_each_prefix(bench):
+    table = bench.task(TASK)
+    cells = np.random.default_rng(0).choice(bench.space.size, 30, replace=False)
+    oracle = QueryOracle(bench, TASK, budget=30)
+    oracle.query_many(cells)
+    for b in (1, 5, 17, 30):
+        cell, valid, test = oracle.best_at(b)
+        assert valid == table.valid[cells[:b]].max()
+        assert cell in cells[:b] and test == table.test[cell]
+    with pytest.raises(NasxferError, match="only 30 cells"):
+        oracle.best_at(31)
+
+
+@pytest.mark.parametrize("budget", [0, -3, 4097, 2.5, "10", True])
+def test_bad_budget_is_a_clear_error(bench, budget):
+    with pytest.raises(NasxferError, match="budget"):
+        QueryOracle(bench, TASK, budget)
+
+
+def test_budget_of_the_whole_space_is_allowed(bench):
+    oracle = run_search("random", bench, TASK, bench.space.size, seed=0)
+    assert sorted(oracle.cells) == list(range(bench.space.size))
+    assert oracle.best_at(bench.space.size)[1] == bench.task(TASK).valid.max()
+
+
+def test_unknown_task_or_searcher_is_a_clear_error(bench):
+    with pytest.raises(UnknownNameError, match="class_object"):
+        QueryOracle(bench, "imagenet", 10)
+    with pytest.raises(UnknownNameError, match="evolution"):
+        run_search("bayesopt", bench, TASK, 10, seed=0)
+
+
+# ---- searchers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(SEARCHERS))
+def test_every_searcher_spends_exactly_its_budget_reproducibly(bench, name):
+    a = run_search(name, bench, TASK, 60, seed=3)
+    b = run_search(name, bench, TASK, 60, seed=3)
+    c = run_search(name, bench, TASK, 60, seed=4)
+    assert a.n_unique == 60 and len(set(a.cells)) == 60
+    assert a.cells == b.cells and a.cells != c.cells
+
+
+@pytest.mark.parametrize("name", list(SEARCHERS))
+def test_searchers_work_on_nas_bench_201(nb201, name):
+    oracle = run_search(name, nb201, "cifar10", 50, seed=0)
+    assert oracle.n_unique == 50
+    assert oracle.best_at(50)[1] == nb201.task("cifar10").valid[oracle.cells].max()
+
+
+def test_anytime_reading_equals_a_run_with_the_smaller_budget(bench):
+    for name in SEARCHERS:
+        long, short = run_search(name, bench, TASK, 200, 11), run_search(name, bench, TASK, 25, 11)
+        assert long.cells[:25] == short.cells
+        assert long.best_at(25) == short.best_at(25)
+
+
+def test_random_search_never_repeats_a_cell(bench):
+    oracle = run_search("random", bench, TASK, 500, seed=1)
+    assert oracle.n_calls == oracle.n_unique == 500
+
+
+def test_local_search_stops_only_at_true_local_optima(bench):
+    valid = bench.task(TASK).valid
+    optima = []
+    oracle = run_search(local_search, bench, TASK, 1000, seed=2, optima=optima)
+    assert len(optima) >= 3  # several restarts happened
+    for cell in optima:
+        assert valid[cell] >= valid[bench.space.neighbour_table[cell]].max()
+    # the best cell found is at least as good as every optimum reached
+    assert oracle.best_at(1000)[1] >= valid[optima].max()
+
+
+def test_local_search_climbs(bench):
+    # the queries after the first neighbourhood are better on average than a random cell
+    valid = bench.task(TASK).valid
+    runs = [run_search("local", bench, TASK, 100, s) for s in range(20)]
+    assert np.mean([valid[o.cells].mean() for o in runs]) > valid.mean()
+
+
+def test_mutation_changes_exactly_one_edge(bench):
+    rng = np.random.default_rng(0)
+    codes = bench.space.codes
+    for cell in rng.integers(bench.space.size, size=50):
+        child = mutate(bench.space, int(cell), rng)
+        assert (codes[child] != codes[cell]).sum() == 1
+
+
+def test_regularized_evolution_beats_random_search_at_200(bench):
+    seeds = range(100)
+    best = {n: np.mean([run_search(n, bench, TASK, 200, s).best_at(200)[1] for s in seeds])
+            for n in ("random", "evolution")}
+    assert best["evolution"] > best["random"]
+
+
+@pytest.mark.parametrize("pq", [0, 10])
+def test_reinforce_learns_to_propose_better_cells(bench, pq):
+    valid = bench.task(TASK).valid
+    runs = [run_search("reinforce", bench, TASK, 200, s, priority_queue=pq) for s in range(20)]
+    first = np.mean([valid[o.cells[:50]].mean() for o in runs])
+    last = np.mean([valid[o.cells[-50:]].mean() for o in runs])
+    assert last > first + 1.0  # top-1 points; measured gap is about 2
