@@ -1,0 +1,9 @@
+"""Shared by the test suite and the notebooks nbval runs: where the benchmark tables are."""
+
+import os
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+
+# Notebook kernels inherit the environment, so they read the tables from here too.
+os.environ.setdefault("NASXFER_DATA", str(SHARED_DATA))
