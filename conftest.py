@@ -7,3 +7,7 @@ SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 
 # Notebook kernels inherit the environment, so they read the tables from here too.
 os.environ.setdefault("NASXFER_DATA", str(SHARED_DATA))
+
+# nbval runs every notebook with the CI profile: the RQ notebooks train a tiny grid
+# (params/ci.yaml) into outputs/ci instead of rendering the checked-in laptop results.
+os.environ.setdefault("NASXFER_PROFILE", "ci")

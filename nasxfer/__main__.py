@@ -3,6 +3,9 @@
 ``nasxfer summary`` (the default) loads the benchmark, prints a per-task
 summary with the reward-shaping gamma the sweep picks, and rolls out a random
 agent in the env of each task as a floor for every agent that follows.
+
+``nasxfer grid params/laptop.yaml`` runs the transfer grid of a params file
+into ``outputs/<run_name>/`` (resuming a killed run where it stopped).
 """
 
 from __future__ import annotations
@@ -65,11 +68,26 @@ def summary(args) -> None:
         print(pd.DataFrame(rows).set_index("task").to_string())
 
 
+def grid(args) -> None:
+    from .experiments import load_params, run_grid
+
+    params = load_params(args.params)
+    g = params["grid"]
+    out = args.results_dir or f"outputs/{g.run_name}"
+    print(f"grid {g.run_name}: {len(g.units())} agents ({len(g.seeds)} seeds) -> {out}")
+    run_grid(g, out, data_dir=args.data_dir)
+    print(f"results: {out}/results.parquet, curves: {out}/curves.parquet")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="nasxfer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command")
+    g = sub.add_parser("grid", help="run the transfer grid of a params file")
+    g.add_argument("params", help="params YAML, e.g. params/laptop.yaml")
+    g.add_argument("--results-dir", default=None, help="default: outputs/<run_name>")
+    g.add_argument("--data-dir", default=None)
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
-    for q in (p, s):
+    for q in (p, s):  # the summary's options work without naming the subcommand
         q.add_argument("--benchmark", default="transnas-bench-101")
         q.add_argument("--tasks", nargs="*", default=None)
         q.add_argument("--data-dir", default=None, help="folder with the tables (else $NASXFER_DATA, else the cache)")
@@ -78,7 +96,7 @@ def main(argv=None) -> int:
         q.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
-        summary(args)
+        grid(args) if args.command == "grid" else summary(args)
     except NasxferError as e:
         print(f"nasxfer: error: {e}", file=sys.stderr)
         return 2

@@ -122,3 +122,75 @@ def efficiency_chart(summary: pd.DataFrame) -> alt.FacetChart:
         .facet(facet=alt.Facet("task:N", title=None), columns=2)
         .resolve_scale(y="independent")
     )
+
+
+# ---- the transfer grid (Fig. 5-11) ---------------------------------------------------------
+
+
+def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Fig. 5/6: one regime's source x target matrix; colour = difference to scratch (the diagonal)."""
+    df = matrix.assign(
+        label=matrix["mean"].map("{:.3g}".format) + "\n±" + matrix["std"].map("{:.2g}".format),
+        marker=matrix["verdict"].map({"better": "▲", "worse": "▼", "tie": "", "scratch": "scratch"}),
+    )
+    lim = float(np.nanmax(np.abs(df["diff"] / df["scratch_mean"].abs()))) or 1.0
+    df["rel_diff"] = df["diff"] / df["scratch_mean"].abs()
+    base = alt.Chart(df).encode(
+        x=alt.X("target:N", title="target task"), y=alt.Y("source:N", title="source task")
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color("rel_diff:Q", title="vs scratch", scale=alt.Scale(scheme="redblue", domain=[-lim, lim]), legend=alt.Legend(format="+.1%")),
+        tooltip=["source", "target", "n", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("std:Q", format=".4f"),
+                 alt.Tooltip("ci_low:Q", format=".4f"), alt.Tooltip("ci_high:Q", format=".4f"), "verdict"],
+    )
+    text = base.mark_text(fontSize=11, dy=-6).encode(text=alt.Text("mean:Q", format=".4g"))
+    mark = base.mark_text(fontSize=10, dy=9).encode(text="marker:N")
+    return (rect + text + mark).properties(width=320, height=320, title=title)
+
+
+def regimes_chart(matrices: pd.DataFrame) -> alt.FacetChart:
+    """Fig. 7: zero-shot vs fine-tune vs retrain per source -> target, with 95% CIs."""
+    df = matrices[matrices.source != matrices.target]
+    order = ["zero_shot", "fine_tune", "retrain"]
+    full = df[df.regime == "retrain"].drop_duplicates("target").set_index("target")["scratch_mean"]
+    df = df.assign(scratch_full=df.target.map(full))
+    base = alt.Chart(df).encode(
+        y=alt.Y("source:N", title=None),
+        color=alt.Color("regime:N", sort=order),
+        yOffset=alt.YOffset("regime:N", sort=order),
+    )
+    bars = base.mark_point(filled=True, size=50).encode(x=alt.X("mean:Q", scale=alt.Scale(zero=False), title="final test metric"))
+    err = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
+    scratch = alt.Chart(df).mark_rule(strokeDash=[4, 3], color="gray").encode(x="scratch_full:Q")
+    return (
+        (err + bars + scratch)
+        .properties(width=230, height=150)
+        .facet(facet=alt.Facet("target:N", title="target task (dashed: scratch, full budget)"), columns=2)
+        .resolve_scale(x="independent", y="independent")
+    )
+
+
+def training_curves_chart(bands: pd.DataFrame, x: str = "env_steps", title: str = "") -> alt.FacetChart:
+    """Fig. 8/9: smoothed training curves per target, one line per source (scratch = the target itself)."""
+    df = bands.assign(run=np.where(bands.source == bands.target, "scratch", "from " + bands.source))
+    xt = {"env_steps": "target env steps", "train_s": "target training time (s)"}[x]
+    base = alt.Chart(df).encode(x=alt.X(f"{x}:Q", title=xt), color=alt.Color("run:N", title="agent"))
+    band = base.mark_area(opacity=0.15).encode(y=alt.Y("ci_low:Q", scale=alt.Scale(zero=False), title="final test metric (MA 16)"), y2="ci_high:Q")
+    line = base.mark_line().encode(y="mean:Q")
+    return (
+        (band + line)
+        .properties(width=260, height=180)
+        .facet(facet=alt.Facet("target:N", title=title or None), columns=2)
+        .resolve_scale(y="independent")
+    )
+
+
+def crossover_chart(summary: pd.DataFrame, x_title: str) -> alt.FacetChart:
+    """Fig. 10/11: mean cross-over point (with 95% CI) of each source per target."""
+    base = alt.Chart(summary).encode(y=alt.Y("source:N", title=None))
+    pts = base.mark_point(filled=True, size=60).encode(x=alt.X("mean:Q", title=x_title))
+    err = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
+    ref = base.mark_tick(color="gray", thickness=2).encode(x="scratch_x:Q")
+    return (err + pts + ref).properties(width=240, height=110).facet(
+        facet=alt.Facet("target:N", title="target task (grey tick: steps scratch needed)"), columns=2
+    ).resolve_scale(x="independent")

@@ -107,3 +107,93 @@ def crossover_points(transfer_runs, scratch_runs, x: str, y: str, window: int = 
             cross = first_reach(a[x], ya, level)
             rows.append({"transfer_run": i, "scratch_run": j, "level": level, "crossover": cross, "scratch_x": scratch_x, "saving": 1 - cross / scratch_x if scratch_x > 0 else np.nan})
     return pd.DataFrame(rows)
+
+
+# ---- the transfer grid (RQ1-RQ3) ------------------------------------------------------------
+
+
+def transfer_matrix(results: pd.DataFrame, regime: str, value: str = "final_test", seed: int = 0) -> pd.DataFrame:
+    """Mean, std and CI over seeds of every (source, target) cell of one regime's matrix.
+
+    Each row also carries the target's scratch cell (the diagonal, same budget) and
+    whether the transferred agent beats it (``better``: CI entirely above scratch's)
+    or loses to it (``worse``: entirely below); overlapping CIs are ``tie``.
+    """
+    df = results[results.regime == regime]
+    cells = summarise(df, ["source", "target"], value, seed=seed)
+    scratch = cells[cells.source == cells.target].set_index("target")
+    for col in ("mean", "ci_low", "ci_high"):
+        cells[f"scratch_{col}"] = cells.target.map(scratch[col])
+    cells["diff"] = cells["mean"] - cells["scratch_mean"]
+    cells["verdict"] = np.select(
+        [cells.source == cells.target, cells.ci_low > cells.scratch_ci_high, cells.ci_high < cells.scratch_ci_low],
+        ["scratch", "better", "worse"],
+        "tie",
+    )
+    cells.insert(0, "regime", regime)
+    return cells
+
+
+def smoothed_curves(curves: pd.DataFrame, value: str = "final_test", window: int = 16) -> pd.DataFrame:
+    """Each run's curve smoothed with a trailing moving average of `window` evaluations."""
+    out = curves.sort_values("env_steps").copy()
+    out[f"{value}_smooth"] = out.groupby(["seed", "source", "target"], sort=False)[value].transform(
+        lambda s: moving_average(s, window)
+    )
+    return out
+
+
+def curve_bands(curves: pd.DataFrame, value: str = "final_test", window: int = 16, seed: int = 0) -> pd.DataFrame:
+    """Mean and CI over seeds of the smoothed curves, per (source, target) and evaluation index."""
+    sm = smoothed_curves(curves, value, window)
+    sm["eval_index"] = sm.groupby(["seed", "source", "target"]).cumcount()
+    bands = summarise(sm, ["source", "target", "eval_index"], f"{value}_smooth", seed=seed)
+    steps = sm.groupby(["source", "target", "eval_index"])[["env_steps", "train_s"]].mean().reset_index()
+    return bands.merge(steps, on=["source", "target", "eval_index"])
+
+
+def crossovers(curves: pd.DataFrame, x: str = "env_steps", value: str = "final_test", window: int = 16) -> pd.DataFrame:
+    """All-to-all cross-over points (see :func:`crossover_points`) for every source -> target pair.
+
+    Scratch runs on the target are the reference; ``x`` is ``env_steps`` or ``train_s``.
+    """
+    parts = []
+    for target, ct in curves.groupby("target", sort=False):
+        runs = {k: [g.sort_values(x) for _, g in grp.groupby("seed")] for k, grp in ct.groupby("source", sort=False)}
+        scratch = runs.get(target)
+        if not scratch:
+            continue
+        for source, transfer in runs.items():
+            if source == target:
+                continue
+            cp = crossover_points(transfer, scratch, x, value, window)
+            parts.append(cp.assign(source=source, target=target, x=x))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+# ---- the paper's findings, checked on our numbers ---------------------------------------------
+
+
+def pretraining_benefit(results: pd.DataFrame, regime: str, value: str = "final_test") -> pd.DataFrame:
+    """Per target: mean over sources of the transferred agents vs the scratch agent (RQ1).
+
+    A target *benefits* when the transferred agents' mean beats scratch's mean;
+    ``better``/``worse`` count the sources whose CI lies entirely above/below scratch's.
+    """
+    m = transfer_matrix(results, regime, value)
+    off = m[m.source != m.target]
+    per = off.groupby("target", sort=False).agg(
+        transferred_mean=("mean", "mean"),
+        scratch_mean=("scratch_mean", "first"),
+        better=("verdict", lambda v: int((v == "better").sum())),
+        worse=("verdict", lambda v: int((v == "worse").sum())),
+        sources=("source", "count"),
+    )
+    per["benefits"] = per.transferred_mean > per.scratch_mean
+    return per.reset_index()
+
+
+def regime_ranking(results: pd.DataFrame, value: str = "final_rank_pct") -> pd.DataFrame:
+    """RQ2: each regime's off-diagonal cells, mean and CI of `value` (rank percentile: one scale for all tasks)."""
+    off = results[results.source != results.target]
+    return summarise(off, "regime", value).sort_values("mean").reset_index(drop=True)

@@ -1,0 +1,146 @@
+"""The transfer grid: params files, units, resume, the regime table."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nasxfer import experiments as ex
+from nasxfer.errors import NasxferError
+from nasxfer.stats import crossover_points, mean_ci, pretraining_benefit, transfer_matrix
+
+
+@pytest.mark.parametrize("profile", ["ci", "laptop", "paper"])
+def test_shipped_params_files_are_valid(profile):
+    params = ex.load_params(f"params/{profile}.yaml")
+    assert params["profile"] == profile and params["grid"].run_name == profile
+
+
+def test_laptop_grid_is_the_full_4x4_over_3_seeds():
+    g = ex.load_params("params/laptop.yaml")["grid"]
+    units = g.units()
+    assert len(units) == 3 * (4 + 12) and len(set(units)) == len(units)
+    # every transfer comes after the scratch run whose weights it loads
+    done = set()
+    for u in units:
+        if u.scratch:
+            done.add((u.seed, u.target))
+        else:
+            assert (u.seed, u.source) in done
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("grid: {seeds: [0], source_tasks: [imagenet]}", "unknown task in grid.source_tasks 'imagenet'"),
+        ("grid: {train_steps: -5}", "grid.train_steps must be an integer >= 1"),
+        ("grid: {finetune_steps: 30000, train_steps: 20000}", "exceeds grid.train_steps"),
+        ("grid: {finetune_steps: 1500, eval_every: 1000}", "multiple of grid.eval_every"),
+        ("grid: {agent: {epsilon: 1.5}}", "epsilon"),
+        ("grid: {agent: {learning_rate: 0.1}}", "unknown agent parameter"),
+        ("grid: {trainsteps: 10}", "unknown grid key"),
+        ("profile: x\n", "needs a top-level 'grid:' section"),
+        ("grid: {}\nfoo: 1\n", "unknown top-level key"),
+        ("grid: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_params_files_get_clear_errors(tmp_path, text, message):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(NasxferError, match=message):
+        ex.load_params(path)
+
+
+def test_missing_params_file():
+    with pytest.raises(NasxferError, match="does not exist"):
+        ex.load_params("params/nope.yaml")
+
+
+def _curve(seed, source, target, levels, steps=(0, 100, 200, 300, 400)):
+    return pd.DataFrame(
+        {"run_name": "t", "seed": seed, "source": source, "target": target,
+         "kind": "scratch" if source == target else "transfer", "env_steps": list(steps),
+         "updates": 0, "train_s": [s / 10 for s in steps], "wall_s": 0.0, "final_test": levels,
+         "final_rank_pct": levels, "best_test": levels, "n_unique": 5.0, "ret": 0.0}
+    )
+
+
+def test_regime_table_reads_each_regime_at_its_budget():
+    g = ex.GridConfig(run_name="t", source_tasks=["class_object", "autoencoder"], target_tasks=["class_object", "autoencoder"],
+                      seeds=[0], train_steps=400, finetune_steps=200, eval_every=100, agent={"preset": "ci"})
+    curves = pd.concat([_curve(0, "autoencoder", "class_object", [1, 2, 3, 4, 5]), _curve(0, "class_object", "class_object", [0, 1, 2, 3, 9])])
+    r = ex.regime_table(curves, g).set_index(["source", "regime"])["final_test"]
+    assert r[("autoencoder", "zero_shot")] == 1 and r[("autoencoder", "fine_tune")] == 3 and r[("autoencoder", "retrain")] == 5
+    # the diagonal: scratch at the same budgets; its zero-shot is the trained agent on its own task
+    assert r[("class_object", "fine_tune")] == 2 and r[("class_object", "retrain")] == 9 and r[("class_object", "zero_shot")] == 9
+
+
+def test_grid_resumes_without_recomputing_finished_agents(tmp_path, monkeypatch):
+    g = ex.GridConfig(run_name="t", source_tasks=["class_object", "autoencoder"], target_tasks=["class_object", "autoencoder"],
+                      seeds=[0], train_steps=400, finetune_steps=200, eval_every=100, agent={"preset": "ci"})
+    calls = []
+
+    def fake_run_unit(grid, unit, results_dir, data_dir=None):  # stands in for training
+        calls.append(unit.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed mid-grid
+        c = _curve(unit.seed, unit.source, unit.target, [1, 2, 3, 4, 5])
+        ex.write_atomic(c, tmp_path / "parts" / f"{unit.name}.parquet")
+
+    monkeypatch.setattr(ex, "run_unit", fake_run_unit)
+    with pytest.raises(KeyboardInterrupt):
+        ex.run_grid(g, tmp_path, progress=False)
+    assert len(list((tmp_path / "parts").glob("*.parquet"))) == 2
+    calls.clear()
+    ex.run_grid(g, tmp_path, progress=False)
+    assert calls == [u.name for u in g.units()][2:]
+    curves, results, config = ex.load_results(tmp_path)
+    assert len(curves) == 4 * 5 and set(results.regime) == {"zero_shot", "fine_tune", "retrain"}
+    assert config["grid"]["run_name"] == "t" and (tmp_path / "results.csv").is_file()
+    other = ex.GridConfig(**{**config["grid"], "train_steps": 800})
+    with pytest.raises(NasxferError, match="another configuration"):
+        ex.run_grid(other, tmp_path, progress=False)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    class Boom(pd.DataFrame):
+        def to_parquet(self, *a, **k):
+            open(a[0], "w").write("half")
+            raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        ex.write_atomic(Boom({"a": [1]}), tmp_path / "x.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mean_ci_brackets_the_mean_and_handles_small_samples():
+    s = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert s["ci_low"] < s["mean"] == 3.0 < s["ci_high"] and s["std"] == pytest.approx(np.std([1, 2, 3, 4, 5], ddof=1))
+    assert mean_ci([2.0])["ci_low"] == mean_ci([2.0])["ci_high"] == 2.0
+    assert mean_ci([np.nan])["n"] == 0
+
+
+def test_transfer_matrix_verdicts():
+    rows = []
+    for seed, noise in enumerate((-0.1, 0.0, 0.1)):
+        rows += [
+            {"seed": seed, "source": "a", "target": "a", "regime": "retrain", "final_test": 10 + noise},
+            {"seed": seed, "source": "b", "target": "a", "regime": "retrain", "final_test": 12 + noise},
+            {"seed": seed, "source": "c", "target": "a", "regime": "retrain", "final_test": 8 + noise},
+            {"seed": seed, "source": "d", "target": "a", "regime": "retrain", "final_test": 10 + 3 * noise},
+        ]
+    m = transfer_matrix(pd.DataFrame(rows), "retrain").set_index("source")
+    assert list(m.verdict) == ["scratch", "better", "worse", "tie"]
+    b = pretraining_benefit(pd.DataFrame(rows), "retrain").iloc[0]
+    assert b.better == 1 and b.worse == 1 and b.sources == 3
+
+
+def test_crossover_is_where_transfer_reaches_scratch_final_level():
+    x = np.arange(0, 1000, 100)
+    scratch = pd.DataFrame({"env_steps": x, "v": np.linspace(0, 9, 10)})
+    fast = pd.DataFrame({"env_steps": x, "v": np.minimum(np.linspace(0, 27, 10), 9.5)})
+    never = pd.DataFrame({"env_steps": x, "v": np.full(10, 1.0)})
+    cp = crossover_points([fast, never], [scratch], "env_steps", "v", window=1)
+    assert cp.crossover[0] == pytest.approx(300) and cp.scratch_x[0] == pytest.approx(900)
+    assert cp.saving[0] == pytest.approx(1 - 300 / 900) and np.isnan(cp.crossover[1])
