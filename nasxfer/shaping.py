@@ -26,6 +26,7 @@ most distinguishable by reward.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -106,15 +107,21 @@ class RewardShaper:
         """Shaper for `task` from the benchmark's validation values.
 
         ``param="auto"`` picks gamma by the sweep (for alpha, auto means 0: no shaping).
+        Fits are cached per benchmark object: evaluation builds an env per episode.
         """
-        if transform not in TRANSFORMS:
-            raise unknown("reward transform", transform, TRANSFORMS)
-        table = benchmark.task(task)
-        norm = Normaliser.for_metric(table.metric, table.valid)
-        if param == "auto":
-            param = best_gamma(norm(table.valid)) if transform == "gamma" else (0.0 if transform == "alpha" else 1.0)
-        elif not isinstance(param, (int, float)):
-            raise NasxferError(f"reward parameter must be a number or 'auto', got {param!r}")
-        if transform == "gamma" and not param > 0:
-            raise NasxferError(f"gamma must be > 0, got {param!r}")
-        return cls(norm, transform, float(param))
+        return _fit(cls, benchmark, task, transform, param)
+
+
+@lru_cache(maxsize=256)
+def _fit(cls, benchmark, task: str, transform: str, param) -> RewardShaper:
+    if transform not in TRANSFORMS:
+        raise unknown("reward transform", transform, TRANSFORMS)
+    table = benchmark.task(task)
+    norm = Normaliser.for_metric(table.metric, table.valid)
+    if param == "auto":
+        param = best_gamma(norm(table.valid)) if transform == "gamma" else (0.0 if transform == "alpha" else 1.0)
+    elif not isinstance(param, (int, float)):
+        raise NasxferError(f"reward parameter must be a number or 'auto', got {param!r}")
+    if transform == "gamma" and not param > 0:
+        raise NasxferError(f"gamma must be > 0, got {param!r}")
+    return cls(norm, transform, float(param))
