@@ -74,13 +74,15 @@ def make_env(config: dict | None = None):
     return NASEnv(**dict(config or {}))
 
 
-def _set_runner_epsilons(runner, eps: float, alpha: float, n_runners: int, seed: int, threads: int | None):
+def _set_runner_epsilons(runner, n_runners: int, seed: int, threads: int | None):
     import torch
 
     if threads:  # runners only do small forwards; more threads only fight the learner for cores
         torch.set_num_threads(threads)
     idx = max(int(runner.worker_index) - 1, 0)  # local runner is 0, remote ones 1..N
     n_envs = int(runner.config.num_envs_per_env_runner)
+    mc = runner.module.model_config  # the Ape-X constants travel with the module's config
+    eps, alpha = float(mc["apex_eps"]), float(mc["apex_alpha"])
     eps_i = apex_epsilons(eps, alpha, n_runners, n_envs)[min(idx, n_runners - 1)]
     runner.module.set_epsilons(eps_i, seed=seed * 1000 + int(runner.worker_index))
     return eps_i
@@ -95,10 +97,8 @@ def _apex_callback_class():
         @staticmethod
         def _apply(algorithm, env_runner_group=None):
             cfg = algorithm.config
-            mc = cfg.model_config
             group = env_runner_group or algorithm.env_runner_group
-            n_runners = max(cfg.num_env_runners, 1)
-            args = (mc["apex_eps"], mc["apex_alpha"], n_runners, int(cfg.seed or 0))
+            args = (max(cfg.num_env_runners, 1), int(cfg.seed or 0))
             group.foreach_env_runner(
                 lambda r: _set_runner_epsilons(r, *args, threads=None if r.worker_index == 0 else 1),
                 local_env_runner=True,
@@ -131,6 +131,8 @@ def build_config(params: AgentParams, stock: bool = False):
     register_env(_ENV_NAME, make_env)
     model_config = dict(params.network_config(), apex_eps=params.epsilon, apex_alpha=params.epsilon_alpha,
                         actor_epsilon=params.epsilon, seed=params.seed)
+    if stock:
+        model_config.update(apex_eps=0.1, apex_alpha=0.0, actor_epsilon=0.1)
     config = (
         DQNConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
@@ -151,8 +153,6 @@ def build_config(params: AgentParams, stock: bool = False):
                                     rollout_fragment_length="auto")
         config = config.training(train_batch_size_per_learner=32, lr=5e-5, n_step=1,
                                  grad_clip=40.0, grad_clip_by="global_norm")
-        config.model_config["apex_eps"] = 0.1
-        config.model_config["apex_alpha"] = 0.0
         return config.callbacks(_apex_callback_class())
     config = config.env_runners(
         num_env_runners=params.num_env_runners,

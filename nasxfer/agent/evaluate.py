@@ -1,0 +1,108 @@
+"""Greedy evaluation of a Q-network, in-process with plain torch (no Ray).
+
+Every policy is rolled out once from each of a fixed, seeded set of start cells
+(``start_cells``); all episodes advance in lockstep so the Q-network sees one
+batch per step. Per episode we report the test metric of the final cell (the
+primary number), the best test / validation value seen, the number of unique
+cells queried, and the rank percentile of the final cell's test metric in the
+whole benchmark (100 = best cell). ``random_walk`` is the floor: a uniform
+choice among the valid slots each step (stop included, as for the agent).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..env import NASEnv
+from .params import AgentParams
+
+METRICS = ("final_test", "final_valid", "final_rank_pct", "best_test", "best_valid", "n_unique", "length", "ret")
+
+
+def start_cells(n: int, seed: int, space_size: int) -> np.ndarray:
+    """The fixed start cells of evaluation: `n` distinct cells drawn with `seed`."""
+    return np.random.default_rng(seed).choice(space_size, size=min(n, space_size), replace=False)
+
+
+def _envs(params: AgentParams, bench, task: str | None):
+    from ..benchmark import load_benchmark
+
+    cfg = params.env_config()
+    cfg.pop("data_dir")
+    cfg["task"] = task or params.task
+    if bench is None:
+        bench = load_benchmark(cfg["benchmark"], data_dir=params.data_dir)
+    cfg["benchmark"] = bench
+    return bench, cfg
+
+
+def rollout(
+    policy,
+    params: AgentParams,
+    *,
+    task: str | None = None,
+    bench=None,
+    n_episodes: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """One episode per start cell; `policy` is a :class:`QNetwork` (greedy) or "random".
+
+    Returns one row per episode with :data:`METRICS`, plus start cell and final cell.
+    """
+    bench, cfg = _envs(params, bench, task)
+    n = n_episodes or params.eval_episodes
+    seed = params.eval_seed if seed is None else seed
+    starts = start_cells(n, seed, bench.space.size)
+    envs = [NASEnv(**cfg) for _ in starts]
+    test_sorted = np.sort(envs[0].test)
+    rng = np.random.default_rng(seed + 1)
+    obs = [e.reset(seed=seed + i, options={"start_cell": int(c)})[0] for i, (e, c) in enumerate(zip(envs, starts))]
+    infos = [None] * len(envs)
+    done = np.zeros(len(envs), bool)
+    ret = np.zeros(len(envs))
+    length = np.zeros(len(envs), int)
+    if policy != "random":
+        policy.eval()
+    while not done.all():
+        live = np.flatnonzero(~done)
+        masks = np.stack([obs[i]["action_mask"] for i in live])
+        if policy == "random":
+            acts = [int(rng.choice(np.flatnonzero(m))) for m in masks]
+        else:
+            cands = np.stack([obs[i]["candidates"] for i in live])
+            with torch.no_grad():
+                acts = policy(torch.from_numpy(cands), torch.from_numpy(masks)).argmax(-1).tolist()
+        for i, a in zip(live, acts):
+            obs[i], r, term, trunc, infos[i] = envs[i].step(a)
+            ret[i] += r
+            length[i] += 1
+            done[i] = term or trunc
+    rows = []
+    for i, (e, info) in enumerate(zip(envs, infos)):
+        ft = info["test"]
+        rows.append(dict(
+            start_cell=int(starts[i]), final_cell=info["cell"], final_test=ft, final_valid=info["valid"],
+            final_rank_pct=100.0 * np.searchsorted(test_sorted, ft, side="left") / len(test_sorted),
+            best_test=info["best_test"], best_valid=info["best_valid"], n_unique=info["n_unique"],
+            length=int(length[i]), ret=float(ret[i]),
+        ))
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame) -> dict:
+    """Mean of every metric over episodes, plus the standard error of the primary one."""
+    out = {m: float(df[m].mean()) for m in METRICS}
+    out["final_test_sem"] = float(df["final_test"].std(ddof=1) / np.sqrt(len(df))) if len(df) > 1 else 0.0
+    return out
+
+
+def evaluate(policy, params: AgentParams, **kw) -> dict:
+    """:func:`rollout` summarised to one dict of means."""
+    return summarize(rollout(policy, params, **kw))
+
+
+def random_walk(params: AgentParams, **kw) -> dict:
+    """The random-walk floor on the same start cells."""
+    return evaluate("random", params, **kw)

@@ -1,0 +1,106 @@
+"""Agent on Ray: Ape-X epsilons on the runners, training curve, full save/restore (resume),
+weights-only checkpoints and transfer, mismatch refusal. One short training shared by all."""
+
+import json
+
+import pytest
+import torch
+
+from nasxfer.agent.params import AgentParams
+from nasxfer.errors import NasxferError
+
+
+@pytest.fixture(scope="module")
+def params(data_dir):
+    return AgentParams.ci(data_dir=str(data_dir), eval_episodes=20, progress=False, learning_starts=300)
+
+
+@pytest.fixture(scope="module")
+def trained(params):
+    from nasxfer.agent.train import Agent
+
+    agent = Agent(params)
+    agent.train(1200, eval_every=600)
+    yield agent
+    agent.stop()
+
+
+def test_runners_have_apex_epsilons(trained, params):
+    eps = trained.algo.env_runner_group.foreach_env_runner(lambda r: r.module.get_epsilons(), local_env_runner=False)
+    assert len(eps) == params.num_env_runners
+    assert eps[0] == pytest.approx(params.actor_epsilons()[0], rel=1e-6)
+
+
+def test_training_curve(trained):
+    c = trained.curve
+    assert list(c["env_steps"])[0] == 0 and c["env_steps"].iloc[-1] >= 1200
+    assert c["env_steps"].is_monotonic_increasing and c["wall_s"].is_monotonic_increasing
+    assert {"train_s", "updates", "final_test", "best_test", "n_unique", "final_rank_pct"} <= set(c.columns)
+    assert trained.updates > 0
+
+
+def test_save_restore_resumes(trained, tmp_path):
+    from nasxfer.agent.train import Agent
+
+    trained.save(tmp_path / "ckpt")
+    w = trained.get_weights()
+    steps = trained.env_steps
+    with Agent.restore(tmp_path / "ckpt") as back:
+        assert back.env_steps == steps
+        assert all(torch.equal(w[k], v) for k, v in back.get_weights().items())
+        assert len(back.curve) == len(trained.curve)
+        back.train(200, eval_every=0)
+        assert back.env_steps >= steps + 200
+
+
+def test_transfer_starts_from_source_weights(trained, tmp_path):
+    from nasxfer.agent.transfer import read_weights, transfer
+
+    path = trained.save_weights(tmp_path / "w")
+    state, meta = read_weights(path)
+    assert meta["encoding_dim"] == 368 and meta["task"] == "class_object"
+    agent, curve = transfer(path, "room_layout", "zero-shot", params=trained.params)
+    try:
+        assert agent.params.task == "room_layout" and len(curve) == 1
+        mod = agent._learner_module()
+        for k, v in trained.get_weights().items():
+            assert torch.equal(mod.qnet.state_dict()[k], v)
+            assert torch.equal(mod._target_qnet.state_dict()[k], v)
+        # env runners were synced too
+        runner_w = agent.algo.env_runner_group.foreach_env_runner(
+            lambda r: {k: v.clone() for k, v in r.module.qnet.state_dict().items()}, local_env_runner=False)[0]
+        assert all(torch.equal(runner_w[k], v) for k, v in state.items())
+        assert agent.source["task"] == "class_object"
+    finally:
+        agent.stop()
+
+
+def test_mismatched_checkpoint_is_refused(trained, tmp_path):
+    from nasxfer.agent.transfer import load_weights
+
+    path = trained.save_weights(tmp_path / "w")
+    meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "encoding_dim": 123}))
+    with pytest.raises(NasxferError, match="encoding size is 123"):
+        load_weights(trained, path)
+    (path / "meta.json").write_text(json.dumps({**meta, "embed_dim": 64}))
+    with pytest.raises(NasxferError, match="embed_dim"):
+        load_weights(trained, path)
+    with pytest.raises(NasxferError, match="not a weights checkpoint"):
+        load_weights(trained, tmp_path / "nothing")
+
+
+def test_bad_train_calls(trained):
+    from nasxfer.agent.transfer import transfer
+
+    with pytest.raises(NasxferError, match="env_steps"):
+        trained.train(-3)
+    with pytest.raises(NasxferError, match="fine-tune"):
+        transfer(trained, "room_layout", "half-shot")
+
+
+def test_unknown_task_fails_before_ray(data_dir):
+    from nasxfer.agent.train import Agent
+
+    with pytest.raises(NasxferError, match="unknown task"):
+        Agent(AgentParams.ci(data_dir=str(data_dir), task="class_objekt"))
