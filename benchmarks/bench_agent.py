@@ -5,7 +5,7 @@ env steps/s, learner updates/s, env steps and seconds to reach a greedy evaluati
 (mean final test metric over the fixed start cells), and peak memory (driver + Ray
 processes it started). Then the gain of ours over stock as ratios.
 
-    python benchmarks/bench_agent.py --steps 30000 --target 47.5
+    python benchmarks/bench_agent.py --steps 20000 --stock-steps 4000 --target 50
     python benchmarks/bench_agent.py --preset ci --steps 3000      # smoke run
 
 Stock = RLlib's ``DQNConfig`` defaults where they apply to a custom RLModule: batch 32,
@@ -79,7 +79,8 @@ def run(name: str, params, steps: int, target: float | None, stock: bool) -> dic
         finally:
             agent.stop()
     last = curve.iloc[-1]
-    hit = curve[curve["final_test"] >= target] if target is not None else curve.iloc[:0]
+    trained = curve[curve["env_steps"] > 0]  # the untrained network's score says nothing about training speed
+    hit = trained[trained["final_test"] >= target] if target is not None else curve.iloc[:0]
     return {
         "config": name,
         "env_steps": int(last["env_steps"]),
@@ -87,6 +88,7 @@ def run(name: str, params, steps: int, target: float | None, stock: bool) -> dic
         "train_s": round(float(last["train_s"]), 1),
         "env_steps_per_s": round(last["env_steps"] / last["train_s"], 1),
         "updates_per_s": round(last["updates"] / last["train_s"], 2),
+        "untrained_final_test": round(float(curve["final_test"].iloc[0]), 3),
         "final_test": round(float(last["final_test"]), 3),
         "best_eval_final_test": round(float(curve["final_test"].max()), 3),
         "random_walk_final_test": round(rw, 3),
@@ -101,7 +103,11 @@ def main(argv=None):
     ap.add_argument("--preset", default="laptop")
     ap.add_argument("--task", default="class_object")
     ap.add_argument("--steps", type=int, default=30_000, help="env steps per configuration")
-    ap.add_argument("--target", type=float, default=47.5, help="evaluation score (mean final test) to reach")
+    ap.add_argument("--target", type=float, default=50.0,
+                    help="evaluation score (mean final test) to reach after training starts; pick one above "
+                         "the untrained network's (about 48.8 top-1 on class_object for seed 0)")
+    ap.add_argument("--stock-steps", type=int, default=None,
+                    help="env steps for stock DQN (default --steps; it trains on every step, so it is slow)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=os.environ.get("NASXFER_DATA"))
     ap.add_argument("--skip-stock", action="store_true")
@@ -114,10 +120,10 @@ def main(argv=None):
     p = AgentParams.preset(args.preset, task=args.task, seed=args.seed, data_dir=args.data_dir, progress=False)
     rows = [run("ours (Ape-X)", p, args.steps, args.target, stock=False)]
     if not args.skip_stock:
-        rows.append(run("RLlib stock DQN", p, args.steps, args.target, stock=True))
+        rows.append(run("RLlib stock DQN", p, args.stock_steps or args.steps, args.target, stock=True))
     df = pd.DataFrame(rows).set_index("config")
     pd.set_option("display.width", 250)
-    print(f"\npreset={args.preset} task={args.task} steps={args.steps} target={args.target} "
+    print(f"\npreset={args.preset} task={args.task} steps={args.steps} (stock {args.stock_steps or args.steps}) target={args.target} "
           f"cpus={os.cpu_count()} network={p.network_config()}")
     print(df.T.to_string())
     if len(rows) == 2:

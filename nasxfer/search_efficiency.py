@@ -34,6 +34,7 @@ DEFAULT_TRIALS = 200
 BASE_SEED = 0
 RESULTS_FILE = "results.parquet"
 CONFIG_FILE = "config.json"
+AGENT_NAME = "dqn agent"
 COLUMNS = ["benchmark", "task", "searcher", "seed", "budget", "best_cell", "best_valid", "best_test"]
 
 
@@ -126,12 +127,96 @@ def agent_trials(
     progress: bool = True,
 ) -> pd.DataFrame:
     """The rows of :func:`run_comparison` for one agent on its env's task (seeds as there)."""
+    seeds = base_seed + np.arange(check_trials(trials))
+    return pd.DataFrame(_agent_rows(env, policy, name, seeds, budgets, progress), columns=COLUMNS)
+
+
+def _agent_rows(env, policy, name: str, seeds, budgets, progress: bool, desc: str | None = None) -> list[dict]:
     budgets = check_budgets(budgets, env.space.size)
     rows = []
-    for seed in tqdm(base_seed + np.arange(check_trials(trials)), desc=name, disable=not progress):
+    for seed in tqdm(seeds, desc=desc or name, disable=not progress):
         oracle = agent_search(env, policy, budgets[-1], int(seed))
         rows += _rows(oracle, env.bench, name, int(seed), budgets)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return rows
+
+
+def greedy_policy(net):
+    """``policy(obs) -> action`` of a :class:`~nasxfer.agent.QNetwork`: the best-scored valid slot."""
+    import torch
+
+    def policy(obs):
+        with torch.no_grad():
+            q = net(torch.from_numpy(obs["candidates"][None]), torch.from_numpy(obs["action_mask"][None]))
+        return int(q.argmax())
+
+    return policy
+
+
+def checkpoint_trials(
+    paths, params, name: str = AGENT_NAME, budgets=BUDGETS, trials: int = DEFAULT_TRIALS,
+    base_seed: int = BASE_SEED, bench: Benchmark | None = None, progress: bool = True,
+) -> pd.DataFrame:
+    """:func:`agent_trials` for trained agents of one task, loaded from weights checkpoints.
+
+    `paths` are checkpoints of agents trained on the same task (one per training seed); trial
+    ``t`` uses agent ``t % len(paths)``, so the spread over trials includes the spread over
+    training seeds. `params` (:class:`~nasxfer.agent.AgentParams`) give the env the agents were
+    trained in (time limit, neighbour cap, padding, shaping); trial seeds are as for the baselines.
+    """
+    from .agent.evaluate import env_kwargs
+    from .agent.transfer import load_qnetwork
+    from .env import NASEnv
+
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise NasxferError("checkpoint_trials needs at least one weights checkpoint")
+    nets = [load_qnetwork(p) for p in paths]
+    tasks = {meta["task"] for _, meta in nets}
+    if len(tasks) != 1:
+        raise NasxferError(f"checkpoints of different tasks {sorted(tasks)}: compare one task at a time")
+    bench, cfg = env_kwargs(params, bench, tasks.pop())
+    task = cfg["task"]
+    seeds = base_seed + np.arange(check_trials(trials))
+    parts = []
+    for k, (net, _) in enumerate(nets):
+        parts += _agent_rows(NASEnv(**cfg), greedy_policy(net), name, seeds[k :: len(nets)], budgets, progress,
+                             desc=f"{name} {task} #{k}")
+    return pd.DataFrame(parts, columns=COLUMNS).sort_values(["seed", "budget"], ignore_index=True)
+
+
+def add_grid_agents(results_dir, grid_dir, name: str = AGENT_NAME, progress: bool = True) -> pd.DataFrame:
+    """Add the scratch agents of a transfer-grid run (``nasxfer grid``) to a saved comparison.
+
+    For every task of the comparison that the grid trained from scratch, the agents of all
+    seeds (``<grid_dir>/checkpoints/seed<s>-<task>``) run the comparison's trials; their rows
+    replace any earlier rows named `name`, and the grid's configuration is recorded.
+    """
+    from .agent.params import AgentParams
+    from .experiments import checkpoint_dir
+
+    results, config = load_results(results_dir)
+    grid_dir = Path(grid_dir)
+    grid_cfg_path = grid_dir / "config.json"
+    if not grid_cfg_path.is_file():
+        raise NasxferError(f"no grid run at {grid_dir} (config.json missing): run `nasxfer grid <params>` first")
+    grid = json.loads(grid_cfg_path.read_text())["grid"]
+    bench = load_benchmark(config.get("benchmark", grid["benchmark"]), tasks=config["tasks"])
+    rows = []
+    for task in config["tasks"]:
+        paths = [checkpoint_dir(grid_dir, s, task) for s in grid["seeds"]]
+        missing = [str(p) for p in paths if not (p / "weights.pt").is_file()]
+        if task not in grid["source_tasks"] or missing:
+            raise NasxferError(f"the grid at {grid_dir} has no trained {task} agent for every seed "
+                               f"(missing {missing or 'the task'}): finish the grid run first")
+        params = AgentParams.from_dict({**grid["agent"], "benchmark": grid["benchmark"], "task": task})
+        rows.append(checkpoint_trials(paths, params, name, config["budgets"], config["trials"],
+                                      config["base_seed"], bench=bench, progress=progress))
+    results = pd.concat([results[results.searcher != name], *rows], ignore_index=True)
+    config["agents"] = {name: {"grid": grid, "grid_dir": str(grid_dir),
+                               "policy": "greedy Q-network, trial t uses the agent of seed t % n_seeds"}}
+    config["searchers"] = [s for s in config["searchers"] if s != name] + [name]
+    save_results(results, results_dir, config)
+    return results
 
 
 # ---- summary -------------------------------------------------------------------------------
@@ -160,6 +245,44 @@ def summarize(results: pd.DataFrame, value: str = "best_test", confidence: float
              "mean": float(x.mean()), "ci_low": lo, "ci_high": hi}
         )
     return pd.DataFrame(rows).sort_values(["task", "searcher", "budget"], ignore_index=True)
+
+
+def agent_vs_searcher(
+    summary: pd.DataFrame, grid_results: pd.DataFrame, searcher: str = "evolution", budget: int | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Per task: a transfer grid's fully trained scratch agents against `searcher` at `budget` queries.
+
+    ``agent_final_test`` is what the RQ notebooks call agent performance: the test metric of
+    the cell a greedy episode ends on (mean over the evaluation start cells, then a t-interval
+    over training seeds); ``agent_cells_per_episode`` is how many unique cells such an episode
+    queries. It is set against the searcher's best-by-validation cell after `budget` queries
+    (default: the largest budget), and, when the table holds them, the agents' own rows at that
+    budget (:data:`AGENT_NAME`: many episodes until `budget` unique cells).
+    """
+    budget = summary["budget"].max() if budget is None else budget
+    scratch = grid_results[(grid_results["kind"] == "scratch") & (grid_results["regime"] == "retrain")]
+    if scratch.empty:
+        raise NasxferError("grid_results hold no scratch agents: pass the results table of a grid run")
+    at = summary[summary["budget"] == budget].set_index(["task", "searcher"])
+    rows = []
+    for task, g in scratch.groupby("target", sort=False):
+        if (task, searcher) not in at.index:
+            continue
+        x = g["final_test"].to_numpy(np.float64)
+        lo, hi = _t_interval(x, confidence)
+        s = at.loc[(task, searcher)]
+        row = {"task": task, "agent_seeds": len(x), "agent_final_test": float(x.mean()), "agent_ci_low": lo,
+               "agent_ci_high": hi, "agent_cells_per_episode": float(g["n_unique"].mean()),
+               f"{searcher}_best_at_{budget}": float(s["mean"]), f"{searcher}_ci_low": float(s["ci_low"]),
+               f"{searcher}_ci_high": float(s["ci_high"])}
+        if (task, AGENT_NAME) in at.index:
+            row[f"agent_search_best_at_{budget}"] = float(at.loc[(task, AGENT_NAME)]["mean"])
+        row["agent_at_least_as_good"] = bool(row["agent_final_test"] >= row[f"{searcher}_best_at_{budget}"])
+        rows.append(row)
+    if not rows:
+        raise NasxferError(f"no task has both grid agents and {searcher!r} results at budget {budget}")
+    return pd.DataFrame(rows)
 
 
 def headline(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
@@ -248,7 +371,13 @@ def main(argv=None) -> None:
     ap.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))
     ap.add_argument("--benchmark", default="transnas-bench-101")
     ap.add_argument("--data-dir", default=None, help="folder holding the benchmark tables")
+    ap.add_argument("--add-agents-from", metavar="GRID_DIR", default=None,
+                    help="instead of running the baselines, add a grid run's trained agents to saved results")
     args = ap.parse_args(argv)
+    if args.add_agents_from:
+        results = add_grid_agents(args.results_dir, args.add_agents_from)
+        print(headline(summarize(results)).to_string())
+        return
     bench = load_benchmark(args.benchmark, tasks=args.tasks, data_dir=args.data_dir)
     results = run_comparison(bench, args.tasks, args.budgets, args.trials, base_seed=args.base_seed)
     config = comparison_config(bench, args.tasks, args.budgets, args.trials, tuple(SEARCHERS), args.base_seed)

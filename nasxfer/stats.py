@@ -197,3 +197,41 @@ def regime_ranking(results: pd.DataFrame, value: str = "final_rank_pct") -> pd.D
     """RQ2: each regime's off-diagonal cells, mean and CI of `value` (rank percentile: one scale for all tasks)."""
     off = results[results.source != results.target]
     return summarise(off, "regime", value).sort_values("mean").reset_index(drop=True)
+
+
+# ---- the paper's findings, as sentences computed from a run's numbers -----------------------
+
+
+def rq1_finding(results: pd.DataFrame, regime: str = "retrain") -> str:
+    """Paper: pretraining helps in all but one target task. Does it here (`regime`'s budget)?"""
+    b = pretraining_benefit(results, regime)
+    n, k = len(b), int(b.benefits.sum())
+    holds = k >= n - 1
+    return (f"{regime}: pretraining helps (mean over sources above scratch) in {k} of {n} target tasks; "
+            f"{int(b.better.sum())} of {int(b.sources.sum())} transferred cells beat scratch with non-overlapping "
+            f"CIs, {int(b.worse.sum())} lose -> the paper's finding (all but one) "
+            f"{'holds' if holds else 'does not hold'} here")
+
+
+def rq2_finding(results: pd.DataFrame) -> str:
+    """Paper: zero-shot is the weakest regime. Is it here (rank percentile, off-diagonal cells)?"""
+    r = regime_ranking(results)
+    weakest, nxt = r.iloc[0], r.iloc[1]
+    separated = weakest.ci_high < nxt.ci_low
+    return (f"weakest regime: {weakest.regime} (mean rank percentile {weakest['mean']:.1f}, 95% CI "
+            f"{weakest.ci_low:.1f}-{weakest.ci_high:.1f}; next {nxt.regime} {nxt['mean']:.1f}, CIs "
+            f"{'apart' if separated else 'overlap'}) -> the paper's finding (zero-shot weakest) "
+            f"{'holds' if weakest.regime == 'zero_shot' else 'does not hold'} here")
+
+
+def rq3_finding(curves: pd.DataFrame, x: str = "env_steps", window: int = 16) -> str:
+    """Paper: transferred agents reach the scratch agent's final level with less target training."""
+    cp = crossovers(curves, x=x, window=window)
+    pairs = cp.groupby(["source", "target"]).agg(saving=("saving", "mean"), reached=("crossover", lambda c: c.notna().mean()))
+    faster = pairs.saving > 0
+    unit = "env steps" if x == "env_steps" else "training seconds"
+    saving = f"{pairs.saving.mean():.0%}" if pairs.saving.notna().any() else "n/a: never reached"
+    return (f"in {x}: transferred agents reach the scratch agent's final level sooner in {int(faster.sum())} of "
+            f"{len(pairs)} source -> target pairs (mean saving {saving} of the scratch "
+            f"agent's {unit}; share of run pairs that reach it at all {cp.crossover.notna().mean():.0%}) -> the "
+            f"paper's finding {'holds' if faster.sum() > len(pairs) / 2 else 'does not hold'} here (majority of pairs)")

@@ -144,3 +144,38 @@ def test_crossover_is_where_transfer_reaches_scratch_final_level():
     cp = crossover_points([fast, never], [scratch], "env_steps", "v", window=1)
     assert cp.crossover[0] == pytest.approx(300) and cp.scratch_x[0] == pytest.approx(900)
     assert cp.saving[0] == pytest.approx(1 - 300 / 900) and np.isnan(cp.crossover[1])
+
+
+def _grid_results(zero_shot_level, transfer_level):
+    # two targets, one other source each; scratch at 10 on both; three seeds
+    rows = []
+    for seed, noise in enumerate((-0.1, 0.0, 0.1)):
+        for target, source in (("a", "b"), ("b", "a")):
+            for regime in ("zero_shot", "fine_tune", "retrain"):
+                rows.append({"seed": seed, "source": target, "target": target, "regime": regime,
+                             "final_test": 10 + noise, "final_rank_pct": 50 + noise})
+                level = zero_shot_level if regime == "zero_shot" else transfer_level
+                rows.append({"seed": seed, "source": source, "target": target, "regime": regime,
+                             "final_test": level + noise, "final_rank_pct": 5 * level + noise})
+    return pd.DataFrame(rows)
+
+
+def test_findings_say_whether_the_paper_holds_from_the_numbers():
+    from nasxfer.stats import rq1_finding, rq2_finding
+
+    helps = _grid_results(zero_shot_level=2, transfer_level=12)
+    assert "in 2 of 2 target tasks" in rq1_finding(helps) and rq1_finding(helps).endswith("holds here")
+    hurts = _grid_results(zero_shot_level=2, transfer_level=8)
+    assert "in 0 of 2" in rq1_finding(hurts) and "does not hold" in rq1_finding(hurts)
+    assert rq2_finding(helps).startswith("weakest regime: zero_shot") and rq2_finding(helps).endswith("holds here")
+    assert "does not hold" in rq2_finding(_grid_results(zero_shot_level=30, transfer_level=12))
+
+
+def test_rq3_finding_counts_pairs_where_transfer_is_faster():
+    from nasxfer.stats import rq3_finding
+
+    fast = pd.concat([_curve(s, "b", "a", [4, 5, 5, 5, 5]) for s in (0, 1)] + [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)])
+    text = rq3_finding(fast, window=1)
+    assert "sooner in 1 of 1" in text and "mean saving 75%" in text and text.endswith("holds here (majority of pairs)")
+    slow = pd.concat([_curve(s, "b", "a", [1, 1, 1, 1, 2]) for s in (0, 1)] + [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)])
+    assert "sooner in 0 of 1" in rq3_finding(slow, window=1) and "does not hold" in rq3_finding(slow, window=1)

@@ -19,7 +19,7 @@ def __getattr__(name):  # Ray and torch load only when the agent is used
         from .qnetwork import QNetwork
 
         return QNetwork
-    if name in ("transfer_agent", "save_weights", "load_weights", "read_weights", "REGIMES"):
+    if name in ("transfer_agent", "save_weights", "load_weights", "read_weights", "load_qnetwork", "REGIMES"):
         # `transfer` / `evaluate` are submodule names: functions exported under other names
         if name == "transfer_agent":
             from .transfer import transfer
@@ -36,5 +36,5 @@ def __getattr__(name):  # Ray and torch load only when the agent is used
 
 
 __all__ = ["AgentParams", "PRESETS", "apex_epsilons", "Agent", "QNetwork", "transfer_agent", "save_weights",
-           "load_weights", "read_weights", "REGIMES", "rollout", "random_walk", "summarize",
+           "load_weights", "read_weights", "load_qnetwork", "REGIMES", "rollout", "random_walk", "summarize",
            "start_cells"]

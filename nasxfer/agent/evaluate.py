@@ -26,7 +26,8 @@ def start_cells(n: int, seed: int, space_size: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(space_size, size=min(n, space_size), replace=False)
 
 
-def _envs(params: AgentParams, bench, task: str | None):
+def env_kwargs(params: AgentParams, bench=None, task: str | None = None) -> tuple:
+    """(benchmark, NASEnv keyword arguments) of the env `params` train in, on `task` if given."""
     from ..benchmark import load_benchmark
 
     cfg = params.env_config()
@@ -51,7 +52,7 @@ def rollout(
 
     Returns one row per episode with :data:`METRICS`, plus start cell and final cell.
     """
-    bench, cfg = _envs(params, bench, task)
+    bench, cfg = env_kwargs(params, bench, task)
     n = n_episodes or params.eval_episodes
     seed = params.eval_seed if seed is None else seed
     starts = start_cells(n, seed, bench.space.size)

@@ -81,6 +81,21 @@ def check_compatible(meta: dict, net_config: dict, where: str = "checkpoint") ->
                            f"with the source's network parameters")
 
 
+def load_qnetwork(path):
+    """A weights checkpoint as a plain-torch :class:`QNetwork` in eval mode, and its metadata.
+
+    No Ray: for using a trained agent's greedy policy anywhere (rollouts, the search-efficiency
+    comparison) without building an algorithm.
+    """
+    from .qnetwork import QNetwork
+
+    state, meta = read_weights(path)
+    net = QNetwork(**{k: meta[k] for k in ("encoding_dim", "embed_dim", "n_heads", "n_layers", "ff_dim",
+                                           "head_hidden", "dueling")})
+    net.load_state_dict(state)
+    return net.eval(), meta
+
+
 def load_weights(agent, path) -> None:
     """Initialise `agent`'s online and target Q-networks from a weights checkpoint."""
     state, meta = read_weights(path)
