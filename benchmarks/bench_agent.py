@@ -111,6 +111,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=os.environ.get("NASXFER_DATA"))
     ap.add_argument("--skip-stock", action="store_true")
+    ap.add_argument("--variant", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
+                    help="also run ours with these AgentParams changed, e.g. training_intensity=16 "
+                         "(more updates per sampled step) or num_env_runners=0")
+    ap.add_argument("--variant-steps", type=int, default=None, help="env steps for the variant (default --steps)")
     args = ap.parse_args(argv)
 
     import pandas as pd
@@ -119,6 +123,12 @@ def main(argv=None):
 
     p = AgentParams.preset(args.preset, task=args.task, seed=args.seed, data_dir=args.data_dir, progress=False)
     rows = [run("ours (Ape-X)", p, args.steps, args.target, stock=False)]
+    if args.variant:
+        import yaml
+
+        change = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.variant.split(","))}
+        rows.append(run(f"ours, {args.variant}", p.replace(**change), args.variant_steps or args.steps,
+                        args.target, stock=False))
     if not args.skip_stock:
         rows.append(run("RLlib stock DQN", p, args.stock_steps or args.steps, args.target, stock=True))
     df = pd.DataFrame(rows).set_index("config")
@@ -126,8 +136,8 @@ def main(argv=None):
     print(f"\npreset={args.preset} task={args.task} steps={args.steps} (stock {args.stock_steps or args.steps}) target={args.target} "
           f"cpus={os.cpu_count()} network={p.network_config()}")
     print(df.T.to_string())
-    if len(rows) == 2:
-        o, s = rows
+    if not args.skip_stock:
+        o, s = rows[0], rows[-1]
         ratio = {
             "env_steps_per_s": o["env_steps_per_s"] / s["env_steps_per_s"],
             "updates_per_s": o["updates_per_s"] / s["updates_per_s"],
@@ -136,7 +146,7 @@ def main(argv=None):
         if o["s_to_target"] and s["s_to_target"]:
             ratio["time_to_target (stock/ours)"] = s["s_to_target"] / o["s_to_target"]
         elif o["s_to_target"]:
-            ratio["time_to_target"] = f"ours {o['s_to_target']} s; stock did not reach it in {args.steps} steps"
+            ratio["time_to_target"] = f"ours {o['s_to_target']} s; stock did not reach it in {args.stock_steps or args.steps} steps"
         print("\ngain of ours over stock:")
         for k, v in ratio.items():
             print(f"  {k}: {v:.2f}x" if isinstance(v, float) else f"  {k}: {v}")
