@@ -235,3 +235,19 @@ def rq3_finding(curves: pd.DataFrame, x: str = "env_steps", window: int = 16) ->
             f"{len(pairs)} source -> target pairs (mean saving {saving} of the scratch "
             f"agent's {unit}; share of run pairs that reach it at all {cp.crossover.notna().mean():.0%}) -> the "
             f"paper's finding {'holds' if faster.sum() > len(pairs) / 2 else 'does not hold'} here (majority of pairs)")
+
+
+def scratch_learning(curves: pd.DataFrame, value: str = "final_test") -> pd.DataFrame:
+    """Did the scratch agents learn? Per task, means over seeds of the random-walk floor, the
+    untrained network (evaluation at step 0) and the trained one (last evaluation)."""
+    s = curves[curves.kind == "scratch"].sort_values("env_steps")
+    runs = s.groupby(["target", "seed"], sort=False)
+    per_run = pd.DataFrame({
+        "random_walk": runs["random_walk_final_test"].first(),
+        "untrained": runs[value].first(),
+        "trained": runs[value].last(),
+        "env_steps": runs["env_steps"].last(),
+    })
+    out = per_run.groupby("target", sort=False).mean()
+    out.insert(0, "seeds", per_run.groupby("target", sort=False).size())
+    return out.reset_index()

@@ -179,3 +179,12 @@ def test_rq3_finding_counts_pairs_where_transfer_is_faster():
     assert "sooner in 1 of 1" in text and "mean saving 75%" in text and text.endswith("holds here (majority of pairs)")
     slow = pd.concat([_curve(s, "b", "a", [1, 1, 1, 1, 2]) for s in (0, 1)] + [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)])
     assert "sooner in 0 of 1" in rq3_finding(slow, window=1) and "does not hold" in rq3_finding(slow, window=1)
+
+
+def test_scratch_learning_reads_floor_start_and_end_of_scratch_runs():
+    from nasxfer.stats import scratch_learning
+
+    runs = [_curve(s, "a", "a", [1 + s, 2, 3, 4, 5 + s]).assign(random_walk_final_test=0.5) for s in (0, 1)]
+    runs.append(_curve(0, "b", "a", [9, 9, 9, 9, 9]))  # a transfer run: not a scratch agent
+    row = scratch_learning(pd.concat(runs)).iloc[0]
+    assert (row.target, row.seeds, row.random_walk, row.untrained, row.trained, row.env_steps) == ("a", 2, 0.5, 1.5, 5.5, 400)
