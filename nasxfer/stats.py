@@ -251,3 +251,14 @@ def scratch_learning(curves: pd.DataFrame, value: str = "final_test") -> pd.Data
     out = per_run.groupby("target", sort=False).mean()
     out.insert(0, "seeds", per_run.groupby("target", sort=False).size())
     return out.reset_index()
+
+
+def crossover_table(curves: pd.DataFrame, x: str = "env_steps", window: int = 16) -> pd.DataFrame:
+    """The paper's Fig. 12/13 as a table: per source -> target pair, the cross-over point (mean,
+    std, CI over the all-to-all run pairs that reach it), where scratch got there, the share of
+    run pairs that reach it at all, and the mean saving."""
+    cp = crossovers(curves, x=x, window=window)
+    table = summarise(cp, ["source", "target"], "crossover")
+    extra = cp.groupby(["source", "target"], sort=False).agg(
+        scratch_x=("scratch_x", "mean"), reached=("crossover", lambda c: c.notna().mean()), saving_mean=("saving", "mean"))
+    return table.merge(extra.reset_index(), on=["source", "target"])

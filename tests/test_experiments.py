@@ -188,3 +188,13 @@ def test_scratch_learning_reads_floor_start_and_end_of_scratch_runs():
     runs.append(_curve(0, "b", "a", [9, 9, 9, 9, 9]))  # a transfer run: not a scratch agent
     row = scratch_learning(pd.concat(runs)).iloc[0]
     assert (row.target, row.seeds, row.random_walk, row.untrained, row.trained, row.env_steps) == ("a", 2, 0.5, 1.5, 5.5, 400)
+
+
+def test_crossover_table_counts_unreached_pairs():
+    from nasxfer.stats import crossover_table
+
+    scratch = [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)]
+    transfer = [_curve(0, "b", "a", [4, 5, 5, 5, 5]), _curve(1, "b", "a", [1, 1, 1, 1, 1])]  # one never gets there
+    row = crossover_table(pd.concat(scratch + transfer), window=1).iloc[0]
+    assert (row.source, row.target, row.n) == ("b", "a", 2)  # 2 of the 4 run pairs reach the level
+    assert row["mean"] == 100 and row.scratch_x == 400 and row.reached == 0.5 and row.saving_mean == 0.75
