@@ -227,10 +227,10 @@ def rq2_finding(results: pd.DataFrame) -> str:
 def rq3_finding(curves: pd.DataFrame, x: str = "env_steps", window: int = 16) -> str:
     """Paper: transferred agents reach the scratch agent's final level with less target training."""
     cp = crossovers(curves, x=x, window=window)
-    pairs = cp.groupby(["source", "target"]).agg(saving=("saving", "mean"), reached=("crossover", lambda c: c.notna().mean()))
-    faster = pairs.saving > 0
+    pairs = pair_savings(cp)
+    faster = pairs.saving_mean > 0
     unit = "env steps" if x == "env_steps" else "training seconds"
-    saving = f"{pairs.saving.mean():.0%}" if pairs.saving.notna().any() else "n/a: never reached"
+    saving = f"{pairs.saving_mean.mean():.0%}" if pairs.saving_mean.notna().any() else "n/a: never reached"
     return (f"in {x}: transferred agents reach the scratch agent's final level sooner in {int(faster.sum())} of "
             f"{len(pairs)} source -> target pairs (mean saving {saving} of the scratch "
             f"agent's {unit}; share of run pairs that reach it at all {cp.crossover.notna().mean():.0%}) -> the "
@@ -259,6 +259,12 @@ def crossover_table(curves: pd.DataFrame, x: str = "env_steps", window: int = 16
     run pairs that reach it at all, and the mean saving."""
     cp = crossovers(curves, x=x, window=window)
     table = summarise(cp, ["source", "target"], "crossover")
-    extra = cp.groupby(["source", "target"], sort=False).agg(
-        scratch_x=("scratch_x", "mean"), reached=("crossover", lambda c: c.notna().mean()), saving_mean=("saving", "mean"))
-    return table.merge(extra.reset_index(), on=["source", "target"])
+    return table.merge(pair_savings(cp), on=["source", "target"])
+
+
+def pair_savings(cp: pd.DataFrame) -> pd.DataFrame:
+    """Per source -> target pair of :func:`crossovers` rows: where scratch reached its final
+    level (mean), the share of run pairs whose transferred run reaches it, and the mean saving."""
+    return cp.groupby(["source", "target"], sort=False).agg(
+        scratch_x=("scratch_x", "mean"), reached=("crossover", lambda c: c.notna().mean()), saving_mean=("saving", "mean")
+    ).reset_index()
