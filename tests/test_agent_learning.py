@@ -9,7 +9,10 @@ import pytest
 from nasxfer.agent.params import AgentParams
 
 STEPS = int(os.environ.get("NASXFER_LEARN_STEPS", 8000))
-SEEDS = (0, 1)
+# RLlib's sampling across processes is not bit-reproducible, and a DQN's last snapshot can sit
+# in a dip (one run of seed 1 ended at 41 top-1, others near 49): three seeds keep one dip from
+# deciding the test, which still asks for p < 0.01 over all start cells.
+SEEDS = (0, 1, 2)
 
 
 def test_agent_beats_random_walk(data_dir):
