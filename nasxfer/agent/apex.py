@@ -20,8 +20,8 @@ Differences from the Ape-X paper (Horgan et al. 2018), and why:
   ``eps ** (1 + alpha * i / (N - 1))`` (see :func:`params.apex_epsilons`).
 - The target network is copied every ``target_update_freq`` *env steps*
   (RLlib's unit), not every 2500 learner updates.
-- The learner paces itself with ``training_intensity`` instead of running
-  flat-out.
+- The replay ratio is RLlib's native one (one batch of ``train_batch_size`` per
+  sampling round of runners x envs x fragment) unless ``training_intensity`` sets it.
 """
 
 from __future__ import annotations
@@ -36,18 +36,21 @@ from .params import AgentParams, apex_epsilons
 _ENV_NAME = "nasxfer-NASEnv"
 
 
+# Ray reads these when it starts its processes; they only quieten Ray (no telemetry, no
+# duplicated or reformatted logs) and are set only where the user has not set them.
+_RAY_QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0", "RAY_AIR_NEW_OUTPUT": "0"}
+# Ray's and RLlib's DeprecationWarnings about their own internals, silenced in the worker
+# processes we start (never through a process-wide filter in the user's kernel).
+_WORKER_ENV = {"PYTHONWARNINGS": "ignore::DeprecationWarning"}
+
+
 def _quiet_env() -> None:
-    # must run before torch/ray see the devices: the agent is CPU-only by design
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for k, v in _RAY_QUIET.items():
+        os.environ.setdefault(k, v)
 
 
 def init_ray(params: AgentParams):
-    """Start (or attach to) Ray: local, quiet and CPU-only unless ``ray_address`` is set."""
+    """Start (or attach to) Ray: local and quiet unless ``ray_address`` is set."""
     _quiet_env()
     import ray
 
@@ -59,10 +62,12 @@ def init_ray(params: AgentParams):
                  ignore_reinit_error=True)
     else:
         temp = params.ray_temp_dir or os.path.join(tempfile.gettempdir(), f"ray_nasxfer_{os.getuid()}")
+        # num_gpus=0 keeps Ray from scheduling on a GPU; the learner's device is RLlib's
+        # num_gpus_per_learner. GPUs are never hidden from the process (the user's kernel).
         ray.init(
             address="local", num_cpus=params.num_cpus, num_gpus=0, include_dashboard=False,
             log_to_driver=False, logging_level=logging.ERROR, object_store_memory=params.object_store_memory,
-            _temp_dir=temp, ignore_reinit_error=True,
+            _temp_dir=temp, ignore_reinit_error=True, runtime_env={"env_vars": dict(_WORKER_ENV)},
         )
     return ray
 
@@ -145,10 +150,9 @@ def build_config(params: AgentParams, stock: bool = False):
         .debugging(seed=params.seed, log_level="ERROR")
     )
     if stock:
-        # stock DQNConfig values except what the env / network force (RLModule, no dueling/double
-        # flags change in the module); exploration = stock epsilon schedule, done by our module
-        # reading model_config["epsilon"] is not possible, so a single runner at a fixed eps 0.1
-        # stands in for the annealed schedule (its mean over a short run).
+        # stock DQNConfig values except what the env and network force. Stock DQN anneals
+        # epsilon 1 -> 0.05; our module explores with a fixed per-env epsilon, so one runner at
+        # a fixed 0.1 stands in for the schedule (about its mean over a short run).
         config = config.env_runners(num_env_runners=0, num_envs_per_env_runner=1,
                                     rollout_fragment_length="auto")
         config = config.training(train_batch_size_per_learner=32, lr=5e-5, n_step=1,
@@ -164,7 +168,7 @@ def build_config(params: AgentParams, stock: bool = False):
     config = config.training(
         lr=params.lr,
         adam_epsilon=params.adam_epsilon,
-        gamma=params.gamma,
+        gamma=params.discount,
         train_batch_size_per_learner=params.train_batch_size,
         grad_clip=params.grad_clip,
         grad_clip_by="global_norm",

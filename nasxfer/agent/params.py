@@ -13,8 +13,8 @@ a 2-layer 4-head transformer, 3-layer heads.
 
 Values the papers leave open and how we chose them (paper profile):
 - ``lr`` 1e-4: Ape-X's 0.00025/4 rounded; a usual Adam rate for DQN.
-- ``gamma`` 0.99: the env's reward telescopes, so the return is
-  ``R(final) - R(start)`` whatever gamma is, up to discounting; 0.99 keeps the
+- ``discount`` 0.99: the env's reward telescopes, so the return is
+  ``R(final) - R(start)`` whatever the discount is, up to discounting; 0.99 keeps the
   horizon (50 steps) visible.
 - ``ff_dim`` 512: the transformer's feed-forward width is not given; torch's
   default 2048 doubles CPU update time for no measured gain.
@@ -40,65 +40,114 @@ PRESETS = ("ci", "laptop", "paper")
 
 @dataclass
 class AgentParams:
+    """Every hyperparameter of one agent. Each field says what it is, its unit and why its
+    default; ``_PRESETS`` below override some of them per profile (ci / laptop / paper)."""
+
     # ---- task / env -------------------------------------------------------------------
     task: str = "class_object"
+    """benchmark task whose validation metric is the reward (test metrics are only reported)"""
     benchmark: str = "transnas-bench-101"
+    """benchmark holding `task`: transnas-bench-101 (micro, 4096 cells) or nas-bench-201 (15625)"""
     data_dir: str | None = None
-    max_steps: int = 50  # episode time limit (truncation -> bootstrapped)
+    """folder holding the benchmark tables; None = $NASXFER_DATA, else the verified download cache"""
+    max_steps: int = 50
+    """episode time limit in env steps; reaching it truncates (the learner bootstraps), not terminates"""
     max_neighbours: int = 50
+    """cap on one-edit neighbours shown per step (the paper's 50; both spaces have fewer: 18 / 24)"""
     pad: int = 16
-    transform: str = "gamma"
-    transform_param: float | str = "auto"
+    """size of the padded adjacency matrix; cell graphs (<= 12 nodes) sit at a random diagonal offset"""
+    shaping: str = "gamma"
+    """reward shaping transform: "gamma" (r ** g, the paper's), "alpha" (exponential) or "none" """
+    shaping_param: float | str = "auto"
+    """the shaping transform's parameter (gamma's exponent); "auto" = the spread-maximising sweep"""
 
     # ---- network ----------------------------------------------------------------------
     embed_dim: int = 64
+    """per-candidate embedding width (3 Linear+ReLU layers) and transformer width; paper: 256"""
     n_heads: int = 4
+    """attention heads of the transformer encoder over the candidate set (paper: 4)"""
     n_layers: int = 2
+    """transformer encoder layers (paper: 2)"""
     ff_dim: int = 128
+    """transformer feed-forward width; not in the paper (torch's 2048 doubles CPU update time)"""
     head_hidden: int = 64
+    """hidden width of the 3-layer value and advantage heads; = embed_dim"""
     dueling: bool = True
+    """value + advantage heads (paper); False = one 3-layer Q head"""
 
     # ---- DQN / Ape-X ------------------------------------------------------------------
     lr: float = 5e-4
+    """Adam learning rate"""
     adam_epsilon: float = 1e-8
-    gamma: float = 0.99
+    """Adam's epsilon (torch's default)"""
+    discount: float = 0.99
+    """RL discount factor (RLlib's `gamma`; named apart from the shaping gamma)"""
     n_step: int = 3
+    """n-step returns (paper: 3)"""
     double_q: bool = True
+    """double Q-learning targets (paper)"""
     grad_clip: float = 40.0
+    """global gradient-norm clip (paper: 40)"""
     train_batch_size: int = 128
+    """transitions per learner update; paper profile 512"""
     buffer_capacity: int = 50_000
+    """prioritized replay capacity in transitions"""
     prio_alpha: float = 0.6
+    """prioritized replay priority exponent (paper: 0.6)"""
     prio_beta: float = 0.4
-    target_update_freq: int = 1000  # env steps between target-net copies
+    """prioritized replay importance-sampling exponent, constant (paper: 0.4)"""
+    target_update_freq: int = 1000
+    """env steps between target-network updates (RLlib counts env steps, Ape-X counted updates)"""
     tau: float = 1.0
-    learning_starts: int = 1000  # env steps sampled before the first update
-    training_intensity: float | None = None  # replayed / sampled steps; None = RLlib native
+    """target update mix; 1.0 = hard copy (Ape-X)"""
+    learning_starts: int = 1000
+    """env steps sampled before the first update"""
+    training_intensity: float | None = None
+    """replayed / sampled transitions; None = RLlib's native ratio (one batch per sampling round)"""
     td_error_loss: str = "huber"
+    """TD loss: "huber" (DQN's) or "mse" """
 
     # ---- exploration (Ape-X per-actor epsilon) -----------------------------------------
     epsilon: float = 0.4
+    """Ape-X base epsilon: actor i explores with epsilon ** (1 + epsilon_alpha * i / (N - 1))"""
     epsilon_alpha: float = 7.0
+    """Ape-X epsilon spread exponent (Ape-X: 7)"""
 
     # ---- sampling layout --------------------------------------------------------------
-    num_env_runners: int = 1  # remote runners; 0 = sample in the driver
+    num_env_runners: int = 1
+    """remote RLlib env runners (Ape-X actors' processes); 0 = sample in the driver"""
     num_envs_per_env_runner: int = 8
+    """vectorised envs per runner; each env is one Ape-X actor with its own epsilon"""
     rollout_fragment_length: int = 8
-    num_cpus_per_env_runner: float = 0.5  # fractional: asking more than exists hangs the build
+    """env steps per env per sampling round (must be >= n_step)"""
+    num_cpus_per_env_runner: float = 0.5
+    """CPUs Ray reserves per runner; fractional, since asking more than exists hangs the build"""
 
     # ---- budget / evaluation ----------------------------------------------------------
     total_env_steps: int = 20_000
-    eval_every: int = 5_000  # env steps between greedy evaluations (0 = only at the end)
-    eval_episodes: int = 100  # fixed, seeded start cells
+    """env steps of `Agent.train()` without an argument"""
+    eval_every: int = 1_000
+    """env steps between greedy evaluations during training (0 = only before and after)"""
+    eval_episodes: int = 100
+    """greedy evaluation episodes, one per fixed start cell drawn with `eval_seed`"""
     eval_seed: int = 12345
+    """seed of the evaluation start cells: the same cells for every agent, so scores compare"""
     seed: int = 0
+    """seed of network init, env resets, exploration draws and replay sampling"""
 
     # ---- resources --------------------------------------------------------------------
-    ray_address: str | None = None  # None = local ray, else an existing cluster
-    num_cpus: int = 2  # local ray only
-    torch_threads: int = 2  # learner (driver) threads; runners use 1
+    ray_address: str | None = None
+    """None = start a local Ray; else the address of an existing cluster"""
+    num_cpus: int = 2
+    """CPUs of the local Ray (ignored with ray_address)"""
+    torch_threads: int = 2
+    """torch threads of the learner (driver); runners use 1"""
     object_store_memory: int = 512 * 1024**2
+    """bytes of the local Ray object store (Ray's default asks for ~30% of RAM in /dev/shm)"""
     ray_temp_dir: str | None = None
-    progress: bool = True  # tqdm bar
+    """local Ray's session folder; None = <tmp>/ray_nasxfer_<uid>"""
+    progress: bool = True
+    """show a tqdm bar while training"""
 
     # -----------------------------------------------------------------------------------
     def __post_init__(self):
@@ -144,16 +193,15 @@ class AgentParams:
         return self.from_dict({**self.to_dict(), **kw})
 
     def network_config(self) -> dict:
-        return dict(
-            embed_dim=self.embed_dim, n_heads=self.n_heads, n_layers=self.n_layers,
-            ff_dim=self.ff_dim, head_hidden=self.head_hidden, dueling=self.dueling,
-        )
+        from .qnetwork import NETWORK_KEYS
+
+        return {k: getattr(self, k) for k in NETWORK_KEYS}
 
     def env_config(self) -> dict:
         return dict(
             task=self.task, benchmark=self.benchmark, data_dir=self.data_dir, max_steps=self.max_steps,
-            max_neighbours=self.max_neighbours, pad=self.pad, transform=self.transform,
-            param=self.transform_param,
+            max_neighbours=self.max_neighbours, pad=self.pad, transform=self.shaping,
+            param=self.shaping_param,
         )
 
     def actor_epsilons(self) -> list[list[float]]:
@@ -190,7 +238,7 @@ class AgentParams:
         need(self.epsilon_alpha >= 0, "epsilon_alpha", "must be >= 0")
         need(0.0 <= self.prio_alpha <= 1.0, "prio_alpha", "must be in [0, 1] (0 = uniform replay)")
         need(0.0 <= self.prio_beta <= 1.0, "prio_beta", "must be in [0, 1]")
-        need(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]")
+        need(0.0 < self.discount <= 1.0, "discount", "must be in (0, 1]")
         need(0.0 < self.tau <= 1.0, "tau", "must be in (0, 1]")
         need(self.lr > 0, "lr", "must be > 0")
         need(self.adam_epsilon > 0, "adam_epsilon", "must be > 0")
@@ -235,7 +283,7 @@ _PRESETS: dict[str, dict] = {
     # on 2 cores. Budget: fine-tune is the retrain run read early, so a seed trains 16 agents
     # of T steps (4 scratch + 12 transferred). Measured 2026-11 on the 2-core CI box with
     # params/laptop.yaml (T = 20k, an evaluation every 1k): 84-122 s per agent, 89 min for all 48.
-    "laptop": dict(total_env_steps=20_000, eval_every=5_000),
+    "laptop": dict(),  # the field defaults above are the laptop profile
     # the paper's network and Ape-X values; meant for a machine with many cores / a cluster
     "paper": dict(
         embed_dim=256, ff_dim=512, head_hidden=256, train_batch_size=512, buffer_capacity=200_000,

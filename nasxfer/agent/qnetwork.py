@@ -22,6 +22,9 @@ from torch import nn
 from ..errors import NasxferError
 
 NEG_INF = float("-inf")
+# The constructor arguments that fix a network's shape (besides the encoding size): what a
+# checkpoint records and what must agree for weights to move between agents.
+NETWORK_KEYS = ("embed_dim", "n_heads", "n_layers", "ff_dim", "head_hidden", "dueling")
 
 
 def _mlp(sizes: list[int], final_relu: bool) -> nn.Sequential:

@@ -25,14 +25,16 @@ from ray.rllib.core.learner.utils import make_target_network
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
-from .qnetwork import QNetwork
-
-NETWORK_KEYS = ("embed_dim", "n_heads", "n_layers", "ff_dim", "head_hidden", "dueling")
+from .qnetwork import NETWORK_KEYS, QNetwork
 
 
 class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
-    """model_config: the keys of :data:`NETWORK_KEYS`, plus ``actor_epsilon``
-    (default epsilon before the Ape-X callback sets per-env values)."""
+    """The Q-network as an RLlib module.
+
+    model_config keys read: the network shape (:data:`~nasxfer.agent.qnetwork.NETWORK_KEYS`;
+    ``dueling`` as DQNConfig copies it in), ``actor_epsilon`` (the epsilon used before the
+    Ape-X callback sets one per env) and ``seed`` (the exploration draws' generator).
+    """
 
     def setup(self):
         enc_dim = int(self.observation_space["candidates"].shape[-1])
