@@ -129,10 +129,15 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def task_names(benchmark: str) -> tuple[str, ...]:
+    """Every task of a benchmark (any accepted spelling of its name)."""
+    return tuple(TRANSNAS_TASKS if canonical_name(benchmark) == "transnas-bench-101" else NB201_TASKS)
+
+
 def load_benchmark(name: str = "transnas-bench-101", tasks=None, data_dir: str | os.PathLike | None = None) -> Benchmark:
     """Load a benchmark's tables (all its tasks unless `tasks` is given); cached per process."""
     name = canonical_name(name)
-    known = TRANSNAS_TASKS if name == "transnas-bench-101" else NB201_TASKS
+    known = task_names(name)
     tasks = tuple(known) if tasks is None else ((tasks,) if isinstance(tasks, str) else tuple(tasks))
     for t in tasks:
         if t not in known:

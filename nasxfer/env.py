@@ -23,7 +23,8 @@ import numpy as np
 
 from .benchmark import Benchmark, load_benchmark
 from .errors import NasxferError
-from .search_space import DEFAULT_MAX_NEIGHBOURS, DEFAULT_PAD, check_max_neighbours
+from .encoding import DEFAULT_PAD, check_pad, encode, encoding_size, random_offsets
+from .search_space import DEFAULT_MAX_NEIGHBOURS, check_max_neighbours
 from .shaping import RewardShaper
 
 DEFAULT_MAX_STEPS = 50
@@ -68,13 +69,12 @@ class NASEnv(gym.Env):
         table = benchmark.task(task)
         self.max_steps = int(max_steps)
         self.max_neighbours = check_max_neighbours(max_neighbours)
-        self.pad = pad
+        self.pad = check_pad(pad)
         self.shaper = RewardShaper.fit(benchmark, task, transform, param)
         self.rewards = self.shaper(table.valid)  # shaped reward of every cell, one lookup per step
         self.valid, self.test = table.valid, table.test
         self.n_slots = 1 + min(self.max_neighbours, self.space.n_neighbours)
-        self.space.random_offsets(np.zeros(1, int), pad, np.random.default_rng(0))  # validates pad early
-        dim = self.space.encoding_size(pad)
+        dim = encoding_size(self.pad)
         self.observation_space = gym.spaces.Dict(
             {
                 "candidates": gym.spaces.Box(0.0, 1.0, (self.n_slots, dim), np.float32),
@@ -122,9 +122,9 @@ class NASEnv(gym.Env):
         self._candidates = cands
         self._mask = np.zeros(self.n_slots, np.int8)
         self._mask[: len(cands)] = 1
-        offsets = self.space.random_offsets(cands, self.pad, self.np_random)
+        offsets = random_offsets(self.space, cands, self.pad, self.np_random)
         enc = np.zeros(self.observation_space["candidates"].shape, np.float32)
-        enc[: len(cands)] = self.space.encode(cands, offsets, self.pad)
+        enc[: len(cands)] = encode(self.space, cands, offsets, self.pad)
         return {"candidates": enc, "action_mask": self._mask.copy()}
 
     def _info(self):

@@ -11,13 +11,7 @@ A cell is addressed three ways: an index (``int("abcdef", base=n_ops)``, the
 order of both benchmarks' tables), an op tuple ``(a, b, c, d, e, f)`` of op
 codes, and the benchmark's own string. All lookups accept numpy arrays.
 
-The agent sees a cell as the *ops-on-nodes* graph of Cassimon et al. (2024):
-each edge with an op (``none`` is no edge) becomes an op node between two
-summation nodes, plus an input and an output node. Its adjacency matrix is
-placed at a random offset along the diagonal of a fixed-size matrix, so the
-agent cannot rely on absolute positions, and each node gets a one-hot label
-from a vocabulary shared by both benchmarks (so an agent transfers between
-them).
+What the agent sees of a cell (its graph encoding) lives in :mod:`nasxfer.encoding`.
 """
 
 from __future__ import annotations
@@ -27,16 +21,13 @@ from functools import cached_property
 
 import numpy as np
 
-from .errors import NasxferError
+from .errors import NasxferError, check_int
 
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 N_EDGES = len(EDGES)
 
-# Node labels of the ops-on-nodes graph: shared by every space so encodings match.
-NODE_VOCAB = ("input", "output", "sum", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-MAX_NODES = 2 + 4 + N_EDGES  # input, output, 4 sums, one node per edge
-MAX_ARCS = 2 + 2 * N_EDGES  # input->sum0, sum3->output, two arcs per op node
-DEFAULT_PAD = 16
+# Every op either benchmark puts on an edge (besides "none", op code 0).
+KNOWN_OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 DEFAULT_MAX_NEIGHBOURS = 50
 
 
@@ -46,8 +37,8 @@ class CellSpace:
     name = "cell"
 
     def __init__(self, ops: tuple[str, ...]):
-        if ops[0] != "none" or any(o not in NODE_VOCAB for o in ops[1:]):
-            raise NasxferError(f"ops must be 'none' followed by ops from {NODE_VOCAB[3:]}, got {ops}")
+        if ops[0] != "none" or any(o not in KNOWN_OPS for o in ops[1:]):
+            raise NasxferError(f"ops must be 'none' followed by ops from {KNOWN_OPS}, got {ops}")
         self.ops = tuple(ops)
         self.n_ops = len(ops)
         self.size = self.n_ops**N_EDGES
@@ -130,74 +121,9 @@ class CellSpace:
             raise NasxferError("sampling neighbours needs a seeded rng: pass rng=np.random.default_rng(seed)")
         return np.sort(rng.choice(nb, size=max_neighbours, replace=False))
 
-    # ---- ops-on-nodes graph and the agent's encoding -----------------------------------
-    def graph(self, idx) -> tuple[np.ndarray, list[str]]:
-        """Adjacency matrix (topological order) and node labels of one cell's graph."""
-        codes = self.to_ops(int(idx))
-        nodes, arcs = ["input", "sum"], [(0, 1)]
-        sum_node = {0: 1}
-        for dst in (1, 2, 3):
-            for e, (s, d) in enumerate(EDGES):
-                if d == dst and codes[e] != 0:
-                    nodes.append(self.ops[codes[e]])
-                    arcs += [(sum_node[s], len(nodes) - 1), (len(nodes) - 1, None)]
-            sum_node[dst] = len(nodes)
-            nodes.append("sum")
-            arcs = [(a, sum_node[dst] if b is None else b) for a, b in arcs]
-        nodes.append("output")
-        arcs.append((sum_node[3], len(nodes) - 1))
-        adj = np.zeros((len(nodes), len(nodes)), dtype=np.uint8)
-        for a, b in arcs:
-            adj[a, b] = 1
-        return adj, nodes
-
-    def encoding_size(self, pad: int = DEFAULT_PAD) -> int:
-        return pad * pad + pad * len(NODE_VOCAB)
-
-    @cached_property
-    def _encoding_parts(self):
-        """Per cell, the flat positions of its ones at offset 0 (-1 = unused) and its node count."""
-        arc_pos = np.full((self.size, MAX_ARCS), -1, dtype=np.int32)
-        lab_pos = np.full((self.size, MAX_NODES), -1, dtype=np.int32)
-        n_nodes = np.zeros(self.size, dtype=np.int32)
-        vocab = {v: i for i, v in enumerate(NODE_VOCAB)}
-        for i in range(self.size):
-            adj, labels = self.graph(i)
-            r, c = np.nonzero(adj)
-            arc_pos[i, : len(r)] = r * MAX_NODES + c  # re-based on the pad size in encode()
-            lab_pos[i, : len(labels)] = np.arange(len(labels)) * len(NODE_VOCAB) + [vocab[l] for l in labels]
-            n_nodes[i] = len(labels)
-        return arc_pos, lab_pos, n_nodes
-
-    def random_offsets(self, idx, pad: int, rng: np.random.Generator) -> np.ndarray:
-        """A uniform offset in 0..pad-n_nodes for each cell."""
-        n = self._encoding_parts[2][idx]
-        if pad < MAX_NODES:
-            raise NasxferError(f"pad size {pad} is smaller than the largest cell graph ({MAX_NODES} nodes)")
-        return (rng.random(np.shape(idx)) * (pad - n + 1)).astype(np.int32)
-
-    def encode(self, idx, offsets=None, pad: int = DEFAULT_PAD) -> np.ndarray:
-        """(K, pad*pad + pad*len(NODE_VOCAB)) float32: padded adjacency then one-hot labels."""
-        idx = np.atleast_1d(self.check_index(idx))
-        offsets = np.zeros(len(idx), np.int32) if offsets is None else np.asarray(offsets, np.int32)
-        arc_pos, lab_pos, _ = self._encoding_parts
-        a = arc_pos[idx]
-        r, c = a // MAX_NODES + offsets[:, None], a % MAX_NODES + offsets[:, None]
-        arcs = np.where(a >= 0, r * pad + c, -1)
-        lab = lab_pos[idx]
-        labs = np.where(lab >= 0, pad * pad + lab + offsets[:, None] * len(NODE_VOCAB), -1)
-        pos = np.concatenate([arcs, labs], axis=1)
-        out = np.zeros((len(idx), self.encoding_size(pad)), dtype=np.float32)
-        rows = np.broadcast_to(np.arange(len(idx))[:, None], pos.shape)
-        keep = pos >= 0
-        out[rows[keep], pos[keep]] = 1.0
-        return out
-
 
 def check_max_neighbours(n) -> int:
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise NasxferError(f"max_neighbours must be an integer >= 1, got {n!r}")
-    return int(n)
+    return check_int(n, "max_neighbours", 1)
 
 
 class TransNASMicroSpace(CellSpace):

@@ -1,6 +1,6 @@
 """Reward shaping: metric -> [0, 1] -> a transform that spreads the rewards.
 
-Normalisation (a documented choice, see README "Reward shaping"):
+Normalisation (a documented choice, see README "Design choices"):
 
 * metrics with a natural [0, 1] scale keep it: accuracy, top-1, mIoU and pixel
   accuracy are percentages (divided by 100), SSIM is used as is (clipped at 0);

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from nasxfer.encoding import encode
 from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
 
@@ -24,7 +25,7 @@ def test_observation_holds_current_cell_and_neighbours(env):
     assert info["candidates"][0] == c
     assert set(info["candidates"][1:]) == set(env.space.neighbours(c))
     assert obs["action_mask"].sum() == 19 and obs["candidates"].shape == (19, 368)
-    assert np.array_equal(obs["candidates"][0].sum(), env.space.encode([c]).sum())
+    assert np.array_equal(obs["candidates"][0].sum(), encode(env.space, [c]).sum())
 
 
 def test_same_seed_same_episode(env):

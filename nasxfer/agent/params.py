@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields
 
-from ..errors import NasxferError, unknown
+from ..errors import NasxferError, check_int, unknown
 
 PRESETS = ("ci", "laptop", "paper")
 
@@ -210,29 +210,26 @@ class AgentParams:
 
     # ---- validation -------------------------------------------------------------------
     def validate(self) -> None:
-        from ..benchmark import NB201_TASKS, TRANSNAS_TASKS, canonical_name
+        from ..benchmark import canonical_name, task_names
 
         def need(cond, field_, msg):
             if not cond:
                 raise NasxferError(f"AgentParams.{field_} = {getattr(self, field_)!r}: {msg}")
 
-        def is_int(v):
-            return isinstance(v, int) and not isinstance(v, bool)
-
         try:
             bname = canonical_name(self.benchmark)
         except Exception as e:  # noqa: BLE001 - re-raised as our error with the fix
             raise NasxferError(f"AgentParams.benchmark: {e}") from None
-        known = TRANSNAS_TASKS if bname == "transnas-bench-101" else NB201_TASKS
+        known = task_names(bname)
         if self.task not in known:
             raise unknown(f"task of {bname} (AgentParams.task)", self.task, known)
         for f_ in ("max_steps", "max_neighbours", "pad", "embed_dim", "n_heads", "n_layers", "ff_dim",
                    "head_hidden", "n_step", "train_batch_size", "buffer_capacity", "target_update_freq",
                    "num_envs_per_env_runner", "rollout_fragment_length", "total_env_steps", "eval_episodes",
                    "num_cpus", "torch_threads"):
-            need(is_int(getattr(self, f_)) and getattr(self, f_) >= 1, f_, "must be an integer >= 1")
+            check_int(getattr(self, f_), f"AgentParams.{f_}", 1)
         for f_ in ("learning_starts", "num_env_runners", "eval_every", "seed", "eval_seed"):
-            need(is_int(getattr(self, f_)) and getattr(self, f_) >= 0, f_, "must be an integer >= 0")
+            check_int(getattr(self, f_), f"AgentParams.{f_}", 0)
         need(self.embed_dim % self.n_heads == 0, "embed_dim", f"must be divisible by n_heads ({self.n_heads})")
         need(0.0 <= self.epsilon <= 1.0, "epsilon", "must be in [0, 1]")
         need(self.epsilon_alpha >= 0, "epsilon_alpha", "must be >= 0")
