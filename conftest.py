@@ -9,5 +9,9 @@ SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 os.environ.setdefault("NASXFER_DATA", str(SHARED_DATA))
 
 # nbval runs every notebook with the CI profile: the RQ notebooks train a tiny grid
-# (params/ci.yaml) into outputs/ci instead of rendering the checked-in laptop results.
-os.environ.setdefault("NASXFER_PROFILE", "ci")
+# (params/ci.yaml) into outputs/ci instead of rendering the checked-in laptop results, and
+# every chart goes to the ignored outputs/ci/figures. A notebook whose `profile` parameter
+# is None reads this variable (nasxfer.notebook.PROFILE_ENV).
+from nasxfer.notebook import PROFILE_ENV  # noqa: E402
+
+os.environ.setdefault(PROFILE_ENV, "ci")

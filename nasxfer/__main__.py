@@ -5,7 +5,8 @@ summary with the reward-shaping gamma the sweep picks, and rolls out a random
 agent in the env of each task as a floor for every agent that follows.
 
 ``nasxfer grid params/laptop.yaml`` runs the transfer grid of a params file
-into ``outputs/<run_name>/`` (resuming a killed run where it stopped).
+into its ``results_dir`` (relative to the repository root, e.g. ``outputs/laptop/``),
+resuming a killed run where it stopped.
 """
 
 from __future__ import annotations
@@ -69,11 +70,12 @@ def summary(args) -> None:
 
 
 def grid(args) -> None:
-    from .experiments import load_params, run_grid
+    from .experiments import run_grid
+    from .profiles import load_params
 
     params = load_params(args.params)
     g = params["grid"]
-    out = args.results_dir or f"outputs/{g.run_name}"
+    out = args.results_dir or params["results_dir"]  # the params file's, from the repository root
     print(f"grid {g.run_name}: {len(g.units())} agents ({len(g.seeds)} seeds) -> {out}")
     run_grid(g, out, data_dir=args.data_dir)
     print(f"results: {out}/results.parquet, curves: {out}/curves.parquet")
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command")
     g = sub.add_parser("grid", help="run the transfer grid of a params file")
     g.add_argument("params", help="params YAML, e.g. params/laptop.yaml")
-    g.add_argument("--results-dir", default=None, help="default: outputs/<run_name>")
+    g.add_argument("--results-dir", default=None, help="default: the params file's results_dir, from the repository root")
     g.add_argument("--data-dir", default=None)
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
     for q in (p, s):  # the summary's options work without naming the subcommand

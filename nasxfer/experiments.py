@@ -20,18 +20,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from .benchmark import NB201_TASKS, PAPER_TASKS, TRANSNAS_TASKS, canonical_name
 from .errors import NasxferError, unknown
+from .profiles import grid_config
 
 REGIMES = ("zero_shot", "fine_tune", "retrain")
-# What a notebook's papermill parameters cell may hold besides the grid.
-NOTEBOOK_KEYS = ("profile", "run_fresh", "results_dir", "figures_dir", "data_dir", "grid")
 
 
 @dataclass
@@ -124,36 +122,6 @@ class Unit:
     @property
     def name(self) -> str:
         return f"seed{self.seed}-scratch-{self.target}" if self.scratch else f"seed{self.seed}-{self.source}-to-{self.target}"
-
-
-def load_params(path) -> dict:
-    """Read a params YAML: notebook parameters plus a ``grid`` section (validated as GridConfig)."""
-    path = Path(path)
-    if not path.is_file():
-        raise NasxferError(f"params file {path} does not exist: use one of params/ci.yaml, params/laptop.yaml, params/paper.yaml")
-    try:
-        params = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise NasxferError(f"params file {path} is not valid YAML: {e}") from None
-    if not isinstance(params, dict) or "grid" not in params:
-        raise NasxferError(f"params file {path} needs a top-level 'grid:' section (see params/laptop.yaml)")
-    bad = [k for k in params if k not in NOTEBOOK_KEYS]
-    if bad:
-        raise NasxferError(f"params file {path}: unknown top-level key(s) {bad}; allowed: {list(NOTEBOOK_KEYS)}")
-    params["grid"] = grid_config(params["grid"], where=str(path))
-    return params
-
-
-def grid_config(d, where: str = "grid") -> GridConfig:
-    if isinstance(d, GridConfig):
-        return d
-    if not isinstance(d, dict):
-        raise NasxferError(f"{where}: grid must be a mapping, got {type(d).__name__}")
-    names = {f.name for f in fields(GridConfig)}
-    bad = [k for k in d if k not in names]
-    if bad:
-        raise NasxferError(f"{where}: unknown grid key(s) {bad}; valid keys: {sorted(names)}")
-    return GridConfig(**d)
 
 
 # ---- atomic writes ---------------------------------------------------------------------------
@@ -313,26 +281,3 @@ def load_results(results_dir) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         raise NasxferError(f"{results_dir} has no results.parquet: run the grid (nasxfer grid <params.yaml>) first")
     config = json.loads((results_dir / "config.json").read_text())
     return pd.read_parquet(results_dir / "curves.parquet"), pd.read_parquet(results_dir / "results.parquet"), config
-
-
-# ---- notebooks ---------------------------------------------------------------------------------
-
-PROFILE_ENV = "NASXFER_PROFILE"
-
-
-def notebook_config(profile: str, params_dir="../params", **overrides) -> dict:
-    """A notebook's settings: ``params/<profile>.yaml`` with the papermill overrides that are not None."""
-    params = load_params(Path(params_dir) / f"{profile}.yaml")
-    for k, v in overrides.items():
-        if k not in NOTEBOOK_KEYS:
-            raise unknown("notebook parameter", k, NOTEBOOK_KEYS)
-        if v is not None:
-            params[k] = grid_config(v) if k == "grid" else v
-    return params
-
-
-def results_for(cfg: dict, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Run the grid first if ``run_fresh`` (resuming finished agents), then load its tables."""
-    if cfg.get("run_fresh"):
-        run_grid(cfg["grid"], cfg["results_dir"], data_dir=cfg.get("data_dir"), progress=progress)
-    return load_results(cfg["results_dir"])

@@ -2,16 +2,27 @@
 
 Confidence intervals are 95% percentile bootstraps from ``scipy.stats.bootstrap``
 over seeds (or trials); with a single value the interval is that value.
+
+The grid statistics (transfer matrices, regimes, curves, cross-overs and the findings)
+first check that their table holds every run (*unit*) they are about: the units of the
+``grid`` passed in, or, without one, every seed x (source, target) pair and every
+target's scratch run that the table itself names. A gap stops them with one line that
+names the missing units; ``allow_partial=True`` shows what is there instead, and every
+finding then starts with ``partial: ...``. A cell with fewer than 2 seeds gets no CI and
+the verdict ``n/a``, and a finding drawn from such cells gives no verdict.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .errors import NasxferError
+from .experiments import Unit
 from .shaping import RewardShaper
 
 CONFIDENCE = 0.95
@@ -109,25 +120,114 @@ def crossover_points(transfer_runs, scratch_runs, x: str, y: str, window: int = 
     return pd.DataFrame(rows)
 
 
+# ---- is the grid complete? ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which of the expected runs a table holds (see :func:`coverage`)."""
+
+    expected: tuple  # Units, in the grid's order
+    present: frozenset  # (seed, source, target) found in the table
+    seeds: tuple  # the seeds asked for
+
+    @property
+    def missing(self) -> list:
+        return [u for u in self.expected if (u.seed, u.source, u.target) not in self.present]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    @property
+    def complete_seeds(self) -> list:
+        gone = {u.seed for u in self.missing}
+        return [s for s in self.seeds if s not in gone]
+
+    @property
+    def min_seeds(self) -> int:
+        """The fewest seeds any (source, target) cell that has runs at all has."""
+        per = {}
+        for seed, source, target in self.present:
+            per.setdefault((source, target), set()).add(seed)
+        return min((len(v) for v in per.values()), default=0)
+
+    @property
+    def label(self) -> str:
+        """"" for a complete grid, else ``partial: k of n seeds, r of R runs``."""
+        if self.complete:
+            return ""
+        n = len(self.expected)
+        return f"partial: {len(self.complete_seeds)} of {len(self.seeds)} seeds, {n - len(self.missing)} of {n} runs"
+
+    def describe_missing(self) -> str:
+        by_seed = {}
+        for u in self.missing:
+            by_seed.setdefault(u.seed, []).append(u.name)
+        per_seed = {s: sum(u.seed == s for u in self.expected) for s in by_seed}
+        return "; ".join(f"seed {s}: all {per_seed[s]} runs" if len(names) == per_seed[s] else ", ".join(names)
+                         for s, names in by_seed.items())
+
+    def require(self, allow_partial: bool = False) -> "Coverage":
+        """Refuse an incomplete grid in one line naming what is missing, unless `allow_partial`."""
+        if not isinstance(allow_partial, bool):
+            raise NasxferError(f"allow_partial must be True or False, got {allow_partial!r}")
+        if not self.complete and not allow_partial:
+            raise NasxferError(
+                f"incomplete grid: {len(self.missing)} of {len(self.expected)} runs missing ({self.describe_missing()}); "
+                f"finish the grid (nasxfer grid <params.yaml>, or run_fresh=True) or pass allow_partial=True for a partial view"
+            )
+        return self
+
+    def prefix(self, sentence: str) -> str:
+        return f"{self.label}: {sentence}" if self.label else sentence
+
+
+def coverage(table: pd.DataFrame, grid=None) -> Coverage:
+    """The runs of `grid` (a GridConfig: its seeds, tasks, scratch and transfer runs) that
+    `table` (results or curves: columns seed, source, target) holds. Without a grid the
+    expected runs are every seed in the table x every (source, target) pair in it, plus
+    each target's scratch run."""
+    present = frozenset(zip(table["seed"].astype(int), table["source"], table["target"]))
+    if grid is not None:
+        return Coverage(tuple(grid.units()), present, tuple(grid.seeds))
+    seeds = sorted({s for s, _, _ in present})
+    pairs = sorted({(a, b) for _, a, b in present} | {(b, b) for _, _, b in present}, key=lambda p: (p[0] != p[1], p))
+    return Coverage(tuple(Unit(s, a, b) for s in seeds for a, b in pairs), present, tuple(seeds))
+
+
+def _verdict_clause(cov: Coverage, claim: str, holds: bool, claim_last: bool = False) -> str:
+    """The end of a finding's sentence: whether the paper's claim holds, or no verdict."""
+    if cov.min_seeds < 2:
+        return f"-> no verdict on the paper's finding ({claim}): a cell has fewer than 2 seeds"
+    verdict = "holds" if holds else "does not hold"
+    return f"-> the paper's finding {verdict} here ({claim})" if claim_last else f"-> the paper's finding ({claim}) {verdict} here"
+
+
 # ---- the transfer grid (RQ1-RQ3) ------------------------------------------------------------
 
 
-def transfer_matrix(results: pd.DataFrame, regime: str, value: str = "final_test", seed: int = 0) -> pd.DataFrame:
+def transfer_matrix(results: pd.DataFrame, regime: str, value: str = "final_test", seed: int = 0,
+                    grid=None, allow_partial: bool = False) -> pd.DataFrame:
     """Mean, std and CI over seeds of every (source, target) cell of one regime's matrix.
 
     Each row also carries the target's scratch cell (the diagonal, same budget) and
     whether the transferred agent beats it (``better``: CI entirely above scratch's)
-    or loses to it (``worse``: entirely below); overlapping CIs are ``tie``.
+    or loses to it (``worse``: entirely below); overlapping CIs are ``tie``. A cell
+    or scratch cell with fewer than 2 seeds (or no scratch run) has no CI: ``n/a``.
     """
+    coverage(results, grid).require(allow_partial)
     df = results[results.regime == regime]
     cells = summarise(df, ["source", "target"], value, seed=seed)
+    cells.loc[cells.n < 2, ["ci_low", "ci_high"]] = np.nan  # one seed is no interval
     scratch = cells[cells.source == cells.target].set_index("target")
     for col in ("mean", "ci_low", "ci_high"):
         cells[f"scratch_{col}"] = cells.target.map(scratch[col])
     cells["diff"] = cells["mean"] - cells["scratch_mean"]
+    no_ci = cells.ci_low.isna() | cells.scratch_ci_low.isna()
     cells["verdict"] = np.select(
-        [cells.source == cells.target, cells.ci_low > cells.scratch_ci_high, cells.ci_high < cells.scratch_ci_low],
-        ["scratch", "better", "worse"],
+        [cells.source == cells.target, no_ci, cells.ci_low > cells.scratch_ci_high, cells.ci_high < cells.scratch_ci_low],
+        ["scratch", "n/a", "better", "worse"],
         "tie",
     )
     cells.insert(0, "regime", regime)
@@ -143,8 +243,10 @@ def smoothed_curves(curves: pd.DataFrame, value: str = "final_test", window: int
     return out
 
 
-def curve_bands(curves: pd.DataFrame, value: str = "final_test", window: int = 16, seed: int = 0) -> pd.DataFrame:
+def curve_bands(curves: pd.DataFrame, value: str = "final_test", window: int = 16, seed: int = 0,
+                grid=None, allow_partial: bool = False) -> pd.DataFrame:
     """Mean and CI over seeds of the smoothed curves, per (source, target) and evaluation index."""
+    coverage(curves, grid).require(allow_partial)
     sm = smoothed_curves(curves, value, window)
     sm["eval_index"] = sm.groupby(["seed", "source", "target"]).cumcount()
     bands = summarise(sm, ["source", "target", "eval_index"], f"{value}_smooth", seed=seed)
@@ -152,11 +254,14 @@ def curve_bands(curves: pd.DataFrame, value: str = "final_test", window: int = 1
     return bands.merge(steps, on=["source", "target", "eval_index"])
 
 
-def crossovers(curves: pd.DataFrame, x: str = "env_steps", value: str = "final_test", window: int = 16) -> pd.DataFrame:
+def crossovers(curves: pd.DataFrame, x: str = "env_steps", value: str = "final_test", window: int = 16,
+               grid=None, allow_partial: bool = False) -> pd.DataFrame:
     """All-to-all cross-over points (see :func:`crossover_points`) for every source -> target pair.
 
     Scratch runs on the target are the reference; ``x`` is ``env_steps`` or ``train_s``.
+    A target without scratch runs (a partial grid) gives no pairs.
     """
+    coverage(curves, grid).require(allow_partial)
     parts = []
     for target, ct in curves.groupby("target", sort=False):
         runs = {k: [g.sort_values(x) for _, g in grp.groupby("seed")] for k, grp in ct.groupby("source", sort=False)}
@@ -174,13 +279,14 @@ def crossovers(curves: pd.DataFrame, x: str = "env_steps", value: str = "final_t
 # ---- the paper's findings, checked on our numbers ---------------------------------------------
 
 
-def pretraining_benefit(results: pd.DataFrame, regime: str, value: str = "final_test") -> pd.DataFrame:
+def pretraining_benefit(results: pd.DataFrame, regime: str, value: str = "final_test",
+                        grid=None, allow_partial: bool = False) -> pd.DataFrame:
     """Per target: mean over sources of the transferred agents vs the scratch agent (RQ1).
 
     A target *benefits* when the transferred agents' mean beats scratch's mean;
     ``better``/``worse`` count the sources whose CI lies entirely above/below scratch's.
     """
-    m = transfer_matrix(results, regime, value)
+    m = transfer_matrix(results, regime, value, grid=grid, allow_partial=allow_partial)
     off = m[m.source != m.target]
     per = off.groupby("target", sort=False).agg(
         transferred_mean=("mean", "mean"),
@@ -193,8 +299,9 @@ def pretraining_benefit(results: pd.DataFrame, regime: str, value: str = "final_
     return per.reset_index()
 
 
-def regime_ranking(results: pd.DataFrame, value: str = "final_rank_pct") -> pd.DataFrame:
+def regime_ranking(results: pd.DataFrame, value: str = "final_rank_pct", grid=None, allow_partial: bool = False) -> pd.DataFrame:
     """RQ2: each regime's off-diagonal cells, mean and CI of `value` (rank percentile: one scale for all tasks)."""
+    coverage(results, grid).require(allow_partial)
     off = results[results.source != results.target]
     return summarise(off, "regime", value).sort_values("mean").reset_index(drop=True)
 
@@ -202,39 +309,55 @@ def regime_ranking(results: pd.DataFrame, value: str = "final_rank_pct") -> pd.D
 # ---- the paper's findings, as sentences computed from a run's numbers -----------------------
 
 
-def rq1_finding(results: pd.DataFrame, regime: str = "retrain") -> str:
+def rq1_finding(results: pd.DataFrame, regime: str = "retrain", grid=None, allow_partial: bool = False) -> str:
     """Paper: pretraining helps in all but one target task. Does it here (`regime`'s budget)?"""
-    b = pretraining_benefit(results, regime)
+    cov = coverage(results, grid).require(allow_partial)
+    b = pretraining_benefit(results, regime, grid=grid, allow_partial=allow_partial)
+    lost = int(b.scratch_mean.isna().sum())
+    b = b[b.scratch_mean.notna()]  # a target without its scratch run has nothing to beat
+    m = transfer_matrix(results, regime, grid=grid, allow_partial=allow_partial)
+    n_a = int(((m.source != m.target) & (m.verdict == "n/a") & m.scratch_mean.notna()).sum())
     n, k = len(b), int(b.benefits.sum())
-    holds = k >= n - 1
-    return (f"{regime}: pretraining helps (mean over sources above scratch) in {k} of {n} target tasks; "
-            f"{int(b.better.sum())} of {int(b.sources.sum())} transferred cells beat scratch with non-overlapping "
-            f"CIs, {int(b.worse.sum())} lose -> the paper's finding (all but one) "
-            f"{'holds' if holds else 'does not hold'} here")
+    return cov.prefix(
+        f"{regime}: pretraining helps (mean over sources above scratch) in {k} of {n} target tasks"
+        f"{f' ({lost} without a scratch run not counted)' if lost else ''}; "
+        f"{int(b.better.sum())} of {int(b.sources.sum())} transferred cells beat scratch with non-overlapping "
+        f"CIs, {int(b.worse.sum())} lose{f', {n_a} have no CI (fewer than 2 seeds)' if n_a else ''} "
+        + _verdict_clause(cov, "all but one", n > 0 and k >= n - 1)
+    )
 
 
-def rq2_finding(results: pd.DataFrame) -> str:
+def rq2_finding(results: pd.DataFrame, grid=None, allow_partial: bool = False) -> str:
     """Paper: zero-shot is the weakest regime. Is it here (rank percentile, off-diagonal cells)?"""
-    r = regime_ranking(results)
+    cov = coverage(results, grid).require(allow_partial)
+    r = regime_ranking(results, grid=grid, allow_partial=allow_partial)
     weakest, nxt = r.iloc[0], r.iloc[1]
     separated = weakest.ci_high < nxt.ci_low
-    return (f"weakest regime: {weakest.regime} (mean rank percentile {weakest['mean']:.1f}, 95% CI "
-            f"{weakest.ci_low:.1f}-{weakest.ci_high:.1f}; next {nxt.regime} {nxt['mean']:.1f}, CIs "
-            f"{'apart' if separated else 'overlap'}) -> the paper's finding (zero-shot weakest) "
-            f"{'holds' if weakest.regime == 'zero_shot' else 'does not hold'} here")
+    return cov.prefix(
+        f"weakest regime: {weakest.regime} (mean rank percentile {weakest['mean']:.1f}, 95% CI "
+        f"{weakest.ci_low:.1f}-{weakest.ci_high:.1f}; next {nxt.regime} {nxt['mean']:.1f}, CIs "
+        f"{'apart' if separated else 'overlap'}) " + _verdict_clause(cov, "zero-shot weakest", weakest.regime == "zero_shot")
+    )
 
 
-def rq3_finding(curves: pd.DataFrame, x: str = "env_steps", window: int = 16) -> str:
-    """Paper: transferred agents reach the scratch agent's final level with less target training."""
-    cp = crossovers(curves, x=x, window=window)
-    pairs = pair_savings(cp)
+def rq3_finding(curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False) -> str:
+    """Paper: transferred agents reach the scratch agent's final level with less target training.
+    Pairs whose target has no scratch run (a partial grid) are not counted."""
+    cov = coverage(curves, grid).require(allow_partial)
+    cp = crossovers(curves, x=x, window=window, grid=grid, allow_partial=allow_partial)
+    pairs = pair_savings(cp) if len(cp) else pd.DataFrame(columns=["source", "target", "saving_mean"])
+    transfers = curves[curves.source != curves.target][["source", "target"]].drop_duplicates()
+    lost = len(transfers) - len(pairs)
     faster = pairs.saving_mean > 0
     unit = "env steps" if x == "env_steps" else "training seconds"
     saving = f"{pairs.saving_mean.mean():.0%}" if pairs.saving_mean.notna().any() else "n/a: never reached"
-    return (f"in {x}: transferred agents reach the scratch agent's final level sooner in {int(faster.sum())} of "
-            f"{len(pairs)} source -> target pairs (mean saving {saving} of the scratch "
-            f"agent's {unit}; share of run pairs that reach it at all {cp.crossover.notna().mean():.0%}) -> the "
-            f"paper's finding {'holds' if faster.sum() > len(pairs) / 2 else 'does not hold'} here (majority of pairs)")
+    reached = f"{cp.crossover.notna().mean():.0%}" if len(cp) else "n/a"
+    return cov.prefix(
+        f"in {x}: transferred agents reach the scratch agent's final level sooner in {int(faster.sum())} of "
+        f"{len(pairs)} source -> target pairs{f' ({lost} without a scratch run not counted)' if lost else ''} "
+        f"(mean saving {saving} of the scratch agent's {unit}; share of run pairs that reach it at all {reached}) "
+        + _verdict_clause(cov, "majority of pairs", len(pairs) > 0 and faster.sum() > len(pairs) / 2, claim_last=True)
+    )
 
 
 def scratch_learning(curves: pd.DataFrame, value: str = "final_test") -> pd.DataFrame:
@@ -253,11 +376,11 @@ def scratch_learning(curves: pd.DataFrame, value: str = "final_test") -> pd.Data
     return out.reset_index()
 
 
-def crossover_table(curves: pd.DataFrame, x: str = "env_steps", window: int = 16) -> pd.DataFrame:
+def crossover_table(curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False) -> pd.DataFrame:
     """The paper's Fig. 12/13 as a table: per source -> target pair, the cross-over point (mean,
     std, CI over the all-to-all run pairs that reach it), where scratch got there, the share of
     run pairs that reach it at all, and the mean saving."""
-    cp = crossovers(curves, x=x, window=window)
+    cp = crossovers(curves, x=x, window=window, grid=grid, allow_partial=allow_partial)
     table = summarise(cp, ["source", "target"], "crossover")
     return table.merge(pair_savings(cp), on=["source", "target"])
 

@@ -104,8 +104,18 @@ def test_bad_input_gets_a_clear_error(bench, call, message):
         call(bench)
 
 
-def test_paper_tasks_are_benchmark_tasks():
-    assert set(PAPER_TASKS) <= set(TRANSNAS_TASKS)
+def test_paper_tasks_load_with_the_metrics_the_readme_states(data_dir):
+    """What a user of the paper's four tasks relies on: they load on their own, each with its
+    metric on its scale, higher is better (room_layout's loss enters negated)."""
+    b = load_benchmark(tasks=PAPER_TASKS, data_dir=data_dir)
+    assert list(b.tasks) == list(PAPER_TASKS)
+    scale = {"class_object": ("top1", 0, 100), "room_layout": ("neg_loss", -np.inf, 0),
+             "autoencoder": ("ssim", 0, 1), "segmentsemantic": ("mIoU", 0, 100)}
+    for task, (metric, lo, hi) in scale.items():
+        t = b.task(task)
+        assert t.metric == metric
+        for split in (t.valid, t.test):
+            assert lo <= split.min() < split.max() <= hi
 
 
 # ---- the official .pth, in a small file of the same layout --------------------------------

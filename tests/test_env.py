@@ -19,13 +19,44 @@ def test_passes_gymnasium_env_checker(bench, nb201):
     check_env(NASEnv("cifar10", nb201, max_neighbours=20), skip_render_check=True)
 
 
-def test_observation_holds_current_cell_and_neighbours(env):
+def _offset_of(space, cell, row, pad):
+    """The diagonal offset at which `row` is `cell`'s encoding, or None if at none."""
+    for off in range(pad):
+        if np.array_equal(row, encode(space, [cell], [off], pad)[0]):
+            return off
+    return None
+
+
+@pytest.mark.parametrize("max_neighbours", [50, 7])
+def test_observation_is_each_candidates_encoding(bench, max_neighbours):
+    """Slot k holds exactly search_space's encoding of candidate k (at some offset on the
+    diagonal), slot 0 the current cell, the others its one-edit neighbours."""
+    env = NASEnv("class_object", bench, max_steps=10, max_neighbours=max_neighbours)
     obs, info = env.reset(seed=0)
-    c = info["cell"]
-    assert info["candidates"][0] == c
-    assert set(info["candidates"][1:]) == set(env.space.neighbours(c))
-    assert obs["action_mask"].sum() == 19 and obs["candidates"].shape == (19, 368)
-    assert np.array_equal(obs["candidates"][0].sum(), encode(env.space, [c]).sum())
+    for step in range(3):
+        cands = info["candidates"]
+        assert cands[0] == info["cell"] and len(cands) == env.n_slots == 1 + min(max_neighbours, 18)
+        assert set(cands[1:]) <= set(env.space.neighbours(info["cell"])) and len(set(cands)) == len(cands)
+        assert obs["candidates"].shape == (env.n_slots, 368)
+        offsets = [_offset_of(env.space, c, obs["candidates"][k], env.pad) for k, c in enumerate(cands)]
+        assert None not in offsets, offsets
+        obs, _, _, _, info = env.step(1 + step)
+
+
+def test_action_mask_is_all_ones_because_every_cell_has_the_same_number_of_neighbours(bench, nb201):
+    """Every cell has exactly n_neighbours one-edit neighbours (6 edges x (n_ops - 1)), and the env
+    has 1 + min(max_neighbours, n_neighbours) slots, so every slot always holds a candidate:
+    the mask is all ones on both benchmarks, whatever the cap."""
+    for b, n in ((bench, 18), (nb201, 24)):
+        table = b.space.neighbour_table
+        assert table.shape == (b.space.size, n) == (b.space.size, b.space.n_neighbours)
+        assert (np.diff(table, axis=1) > 0).all() and (table != np.arange(b.space.size)[:, None]).all()  # n distinct others
+        for cap in (5, n, 50):
+            env = NASEnv(list(b.tasks)[0], b, max_steps=5, max_neighbours=cap)
+            obs, _ = env.reset(seed=cap)
+            for a in (1, 2, 3, 4):
+                assert obs["action_mask"].tolist() == [1] * (1 + min(cap, n))
+                obs, *_ = env.step(a)
 
 
 def test_same_seed_same_episode(env):

@@ -1,4 +1,4 @@
-"""The transfer grid: params files, units, resume, the regime table."""
+"""The transfer grid: units, resume, the regime table."""
 
 import json
 
@@ -9,52 +9,6 @@ import pytest
 from nasxfer import experiments as ex
 from nasxfer.errors import NasxferError
 from nasxfer.stats import crossover_points, mean_ci, pretraining_benefit, transfer_matrix
-
-
-@pytest.mark.parametrize("profile", ["ci", "laptop", "paper"])
-def test_shipped_params_files_are_valid(profile):
-    params = ex.load_params(f"params/{profile}.yaml")
-    assert params["profile"] == profile and params["grid"].run_name == profile
-
-
-def test_laptop_grid_is_the_full_4x4_over_3_seeds():
-    g = ex.load_params("params/laptop.yaml")["grid"]
-    units = g.units()
-    assert len(units) == 3 * (4 + 12) and len(set(units)) == len(units)
-    # every transfer comes after the scratch run whose weights it loads
-    done = set()
-    for u in units:
-        if u.scratch:
-            done.add((u.seed, u.target))
-        else:
-            assert (u.seed, u.source) in done
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("grid: {seeds: [0], source_tasks: [imagenet]}", "unknown task in grid.source_tasks 'imagenet'"),
-        ("grid: {train_steps: -5}", "grid.train_steps must be an integer >= 1"),
-        ("grid: {finetune_steps: 30000, train_steps: 20000}", "exceeds grid.train_steps"),
-        ("grid: {finetune_steps: 1500, eval_every: 1000}", "multiple of grid.eval_every"),
-        ("grid: {agent: {epsilon: 1.5}}", "epsilon"),
-        ("grid: {agent: {learning_rate: 0.1}}", "unknown agent parameter"),
-        ("grid: {trainsteps: 10}", "unknown grid key"),
-        ("profile: x\n", "needs a top-level 'grid:' section"),
-        ("grid: {}\nfoo: 1\n", "unknown top-level key"),
-        ("grid: [unclosed", "not valid YAML"),
-    ],
-)
-def test_bad_params_files_get_clear_errors(tmp_path, text, message):
-    path = tmp_path / "p.yaml"
-    path.write_text(text)
-    with pytest.raises(NasxferError, match=message):
-        ex.load_params(path)
-
-
-def test_missing_params_file():
-    with pytest.raises(NasxferError, match="does not exist"):
-        ex.load_params("params/nope.yaml")
 
 
 def _curve(seed, source, target, levels, steps=(0, 100, 200, 300, 400)):

@@ -1,0 +1,101 @@
+"""Params files: the shipped ones, bad ones, paths from the repository root, grid overrides."""
+
+from pathlib import Path
+
+import pytest
+
+from nasxfer.errors import NasxferError
+from nasxfer.profiles import check_parameter, load_params, merge_grid, params_path, repo_root
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("profile", ["ci", "laptop", "paper"])
+def test_shipped_params_files_are_valid(profile):
+    params = load_params(ROOT / f"params/{profile}.yaml")
+    assert params["profile"] == profile and params["grid"].run_name == profile
+    assert params["results_dir"] == ROOT / "outputs" / profile  # the CLI and the notebooks write here
+
+
+def test_laptop_grid_is_the_full_4x4_over_3_seeds():
+    g = load_params(ROOT / "params/laptop.yaml")["grid"]
+    units = g.units()
+    assert len(units) == 3 * (4 + 12) and len(set(units)) == len(units)
+    # every transfer comes after the scratch run whose weights it loads
+    done = set()
+    for u in units:
+        if u.scratch:
+            done.add((u.seed, u.target))
+        else:
+            assert (u.seed, u.source) in done
+
+
+@pytest.mark.parametrize("where", [".", "notebooks", "/"])
+def test_paths_are_taken_from_the_repository_root_not_the_working_folder(where, monkeypatch):
+    monkeypatch.chdir(ROOT / where)
+    assert repo_root() == ROOT and params_path("ci") == ROOT / "params" / "ci.yaml"
+    assert load_params(params_path("ci"))["results_dir"] == ROOT / "outputs" / "ci"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("grid: {seeds: [0], source_tasks: [imagenet]}", "unknown task in grid.source_tasks 'imagenet'"),
+        ("grid: {train_steps: -5}", "grid.train_steps must be an integer >= 1"),
+        ("grid: {finetune_steps: 30000, train_steps: 20000}", "exceeds grid.train_steps"),
+        ("grid: {finetune_steps: 1500, eval_every: 1000}", "multiple of grid.eval_every"),
+        ("grid: {agent: {epsilon: 1.5}}", "epsilon"),
+        ("grid: {agent: {learning_rate: 0.1}}", "unknown agent parameter"),
+        ("grid: {trainsteps: 10}", "unknown grid key"),
+        ("profile: x\n", "needs a top-level 'grid:' section"),
+        ("grid: {}\nfoo: 1\n", "unknown top-level key"),
+        ("grid: [unclosed", "not valid YAML"),
+        ("grid: {}\nresults_dir: 5\n", "results_dir must be a path, got int 5"),
+        ("grid: {}\nrun_fresh: 'no'\n", "run_fresh must be True or False, got str 'no'"),
+    ],
+)
+def test_bad_params_files_get_clear_errors(tmp_path, text, message):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(NasxferError, match=message):
+        load_params(path)
+
+
+def test_missing_params_file():
+    with pytest.raises(NasxferError, match="does not exist"):
+        load_params("params/nope.yaml")
+    with pytest.raises(NasxferError, match="no params file for profile 'nope'"):
+        params_path("nope")
+
+
+def test_a_grid_override_replaces_only_the_keys_it_names():
+    ci = load_params(ROOT / "params/ci.yaml")["grid"]
+    g = merge_grid(ci, {"seeds": [0], "agent": {"num_env_runners": 1}})
+    assert g.seeds == [0] and g.train_steps == ci.train_steps == 600 and g.source_tasks == ci.source_tasks
+    assert g.agent == {"preset": "ci", "num_env_runners": 1}  # the preset stays
+    assert merge_grid(ci, None) is ci
+    with pytest.raises(NasxferError, match=r"unknown grid key\(s\) \['sed'\]"):
+        merge_grid(ci, {"sed": [0]})
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("run_fresh", "False", r"use papermill -p run_fresh False \(-p, not -r"),
+        ("run_fresh", 0, "run_fresh must be True or False, got int 0"),
+        ("overwrite", "True", "use papermill -p overwrite True"),
+        ("results_dir", 5, "results_dir must be a path"),
+        ("results_dir", True, "results_dir must be a path"),
+        ("grid", ["seeds"], "grid must be a mapping"),
+        ("profile", 3, "profile must be a name"),
+        ("run_fast", True, "unknown notebook parameter 'run_fast'"),
+    ],
+)
+def test_notebook_parameters_are_checked_where_they_enter(key, value, message):
+    with pytest.raises(NasxferError, match=message):
+        check_parameter(key, value)
+
+
+def test_good_notebook_parameters_pass():
+    assert check_parameter("run_fresh", False) is False and check_parameter("results_dir", "outputs/x") == "outputs/x"
+    assert check_parameter("grid", None) is None and check_parameter("results_dir", Path("/tmp")) == Path("/tmp")
