@@ -18,8 +18,6 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-import nbformat
-
 from . import __version__
 from .errors import NasxferError
 from .figures import VEGA_MIME, VENDOR_DIR, VENDOR_FILE, _write_atomic, write_vendor_js
@@ -103,13 +101,17 @@ def _title(nb, path: Path) -> str:
 
 def _exporter():
     from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # the notebooks extra: pip install "nasxfer[notebooks]"
 
     return HTMLExporter(extra_loaders=[DictLoader({"nasxfer_report.html.j2": _TEMPLATE})], template_file="nasxfer_report.html.j2")
 
 
 def notebook_page(path: Path, vendor_js: str) -> tuple[str, str, int]:
     """One executed notebook as an HTML page: (html, title, number of charts)."""
+    try:
+        import nbformat
+    except ImportError:
+        raise NasxferError('the report needs nbformat and nbconvert: pip install "nasxfer[notebooks]"') from None
     try:
         nb = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as e:

@@ -261,9 +261,7 @@ def test_report_pages_draw_offline(browser, serve, tmp_path):
     from nasxfer.report import build_report
 
     notebooks = notebooks_under_test()
-    if not any(_count_offline_charts(p) for p in notebooks):
-        pytest.skip(f"no notebook of {notebooks_dir()} holds a chart from nasxfer.figures.use_offline_renderer() yet: "
-                    "execute them with the renderer enabled, or set NASXFER_BROWSER_NOTEBOOKS to such a folder")
+    require_offline_notebooks(notebooks)
     index = build_report(LAPTOP, notebooks=notebooks, out_dir=tmp_path / "report")
     base = serve(index.parent)
     browser.open(f"{base}/index.html")
@@ -316,6 +314,26 @@ def _has_offline_chart(path: Path) -> bool:
     return _count_offline_charts(path) > 0
 
 
+def _cdn_charts(notebooks) -> list[str]:
+    """Notebooks with a chart output that fetches vega from a CDN (Altair's HTML output): the issue's bug."""
+    bad = []
+    for p in notebooks:
+        nb = json.loads(p.read_text())
+        html = [o["data"]["text/html"] for c in nb.get("cells", []) for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+        if any("vega" in (h if isinstance(h, str) else "".join(h)) and "https://cdn" in (h if isinstance(h, str) else "".join(h)) for h in html):
+            bad.append(p.name)
+    return bad
+
+
+def require_offline_notebooks(notebooks) -> None:
+    """Fail on notebooks whose charts need a CDN; skip where no notebook holds a chart at all."""
+    bad = _cdn_charts(notebooks)
+    assert not bad, (f"{', '.join(bad)} in {notebooks_dir()} show charts that load vega from a CDN: re-execute them with "
+                     "nasxfer.figures.use_offline_renderer() called in their first code cell")
+    if not any(_has_offline_chart(p) for p in notebooks):
+        pytest.skip(f"no notebook in {notebooks_dir()} holds a chart (set NASXFER_BROWSER_NOTEBOOKS to executed notebooks)")
+
+
 def notebook_under_test() -> Path | None:
     """The first notebook with a chart output of the offline renderer (03_rq1 sorts early: two matrices)."""
     return next((p for p in notebooks_under_test() if _has_offline_chart(p)), None)
@@ -323,10 +341,8 @@ def notebook_under_test() -> Path | None:
 
 def test_notebook_draws_in_jupyterlab(browser, tmp_path):
     """JupyterLab, started by the test on loopback, opens an executed notebook and draws its charts itself."""
+    require_offline_notebooks(notebooks_under_test())
     nb = notebook_under_test()
-    if nb is None:
-        pytest.skip(f"no notebook of {notebooks_dir()} holds a chart from nasxfer.figures.use_offline_renderer() yet: "
-                    "execute them with the renderer enabled, or set NASXFER_BROWSER_NOTEBOOKS to such a folder")
     root = tmp_path / "lab"
     root.mkdir()
     n_charts = _count_offline_charts(nb)
