@@ -285,7 +285,7 @@ def test_report_pages_draw_offline(browser, serve, tmp_path):
     assert sum(c["vega_views_drawn"] for c in drawn.values()) >= 10, drawn
 
 
-# ---- a notebook in JupyterLab ------------------------------------------------------------
+# ---- the notebooks under test -----------------------------------------------------------
 
 
 def notebooks_dir() -> Path:
@@ -295,6 +295,26 @@ def notebooks_dir() -> Path:
 def notebooks_under_test() -> list[Path]:
     """The executed notebooks the report and JupyterLab tests open: notebooks/ or $NASXFER_BROWSER_NOTEBOOKS."""
     return sorted(notebooks_dir().glob("*.ipynb"))
+
+
+# ---- a notebook in nbconvert's stock HTML (what nbviewer shows; GitHub shows the same PNG) ------
+
+
+def test_nbconvert_html_shows_every_chart(browser, serve, tmp_path):
+    """`jupyter nbconvert --to html` (its stock template) of an executed notebook: every chart is a drawn image."""
+    from nbconvert import HTMLExporter
+
+    require_offline_notebooks(notebooks_under_test())
+    nb = notebook_under_test()
+    body, _ = HTMLExporter().from_filename(str(nb))
+    (tmp_path / "nb.html").write_text(body)
+    base = serve(tmp_path)
+    browser.open(f"{base}/nb.html")
+    n = _count_offline_charts(nb)
+    counts = browser.wait_for(lambda c: sum(px > 500 for px in c["image_colour"]) >= n, timeout=60)
+    assert counts["vega_views"] == 0, counts  # nbconvert renders no Vega: the PNG is what readers see
+    # the stock template still asks CDNs for require.js and MathJax; blocked here, the charts show anyway
+    assert all("cdnjs.cloudflare.com" in u for u in browser.external_requests()), browser.external_requests()
 
 
 # ---- a notebook in JupyterLab ------------------------------------------------------------
