@@ -137,7 +137,7 @@ def save_chart(chart, path_stem) -> dict[str, Path]:
 
 RENDERER = "nasxfer"
 VEGA_MIME = "application/vnd.vega.v5+json"  # the Vega mimetype JupyterLab 4 renders with its own vega
-# PNGs in notebooks at their CSS size: a notebook with five facetted charts stays under 1 MB
+# PNGs in notebooks at their CSS size: the largest notebook (four facetted charts) stays near 1 MB
 NOTEBOOK_PNG_SCALE = 1
 
 
@@ -149,8 +149,9 @@ def offline_mimebundle(spec: dict, scale: float = NOTEBOOK_PNG_SCALE, **embed_op
     (at `scale` times its CSS size).
     """
     vega = vlc.vegalite_to_vega(spec)
-    # JupyterLab 4 ships vega 5; vega-lite 6 compiles to the same Vega grammar
-    # (vega 6 changed packaging, not the spec), so the spec is labelled v5.
+    # vl-convert compiles for vega 6, JupyterLab 4 ships vega 5 and renders only the v5 mimetype;
+    # the grammar our charts use is the same in both (tests/test_browser.py has JupyterLab draw
+    # every chart of a notebook), so the spec is labelled v5.
     vega["$schema"] = "https://vega.github.io/schema/vega/v5.json"
     png = vlc.vegalite_to_png(spec, scale=scale)
     width, height = _png_size(png)
