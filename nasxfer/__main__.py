@@ -7,6 +7,9 @@ agent in the env of each task as a floor for every agent that follows.
 ``nasxfer grid params/laptop.yaml`` runs the transfer grid of a params file
 into its ``results_dir`` (relative to the repository root, e.g. ``outputs/laptop/``),
 resuming a killed run where it stopped.
+
+``nasxfer report laptop`` writes ``outputs/laptop/report/index.html``: the run's
+executed notebooks as pages that open offline, linked from one page.
 """
 
 from __future__ import annotations
@@ -38,6 +41,17 @@ def random_rollouts(env: NASEnv, episodes: int, seed: int) -> pd.DataFrame:
             done = term or trunc
         rows.append({"episode": ep, "return": ret, "final_test": info["test"], "best_test": info["best_test"], "n_unique": info["n_unique"]})
     return pd.DataFrame(rows)
+
+
+def report(args) -> None:
+    from pathlib import Path
+
+    from .report import build_report
+
+    run = Path(args.run)
+    run_dir = run if run.is_dir() or len(run.parts) > 1 else Path("outputs") / run
+    index = build_report(run_dir, notebooks=args.notebooks, out_dir=args.out)
+    print(f"report: {index}")
 
 
 def summary(args) -> None:
@@ -96,9 +110,13 @@ def main(argv=None) -> int:
         q.add_argument("--episodes", type=int, default=100)
         q.add_argument("--max-steps", type=int, default=50)
         q.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("report", help="the run's executed notebooks as HTML that opens offline: outputs/<run>/report/")
+    r.add_argument("run", nargs="?", default="laptop", help="a run name under outputs/ or a run folder (default: laptop)")
+    r.add_argument("--notebooks", nargs="+", default=None, help="executed .ipynb files (default: <run>/notebooks/, else notebooks/)")
+    r.add_argument("--out", default=None, help="default: <run folder>/report")
     args = p.parse_args(argv)
     try:
-        grid(args) if args.command == "grid" else summary(args)
+        {"grid": grid, "report": report}.get(args.command, summary)(args)
     except NasxferError as e:
         print(f"nasxfer: error: {e}", file=sys.stderr)
         return 2

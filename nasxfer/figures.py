@@ -1,29 +1,184 @@
-"""Figures: Altair chart builders for the notebooks, and saving as HTML + PNG.
+"""Figures: Altair chart builders for the notebooks, their files, and the notebook renderer.
 
 Each builder takes a tidy table from :mod:`nasxfer.stats` (or the experiment
 results) and returns an Altair chart; :func:`save_chart` writes it under
-``outputs/``. Numbers are never typed in here: a chart shows its table.
+``outputs/`` as PNG, SVG and an HTML page that draws it without network access.
+Numbers are never typed in here: a chart shows its table.
+
+Altair 6 emits Vega-Lite 6, which JupyterLab 4's built-in renderer does not
+take (it renders Vega 5 and Vega-Lite 3-5), and Altair's HTML output loads its
+JavaScript from a CDN. :func:`use_offline_renderer` makes every chart a
+notebook displays carry two outputs instead: the chart compiled to Vega by
+vl-convert (drawn, interactive, by JupyterLab's own Vega renderer) and a PNG
+rendered by vl-convert (what GitHub, nbviewer and nbconvert's HTML show).
 """
 
 from __future__ import annotations
 
+import base64
+import html as _html
+import json
+import os
+import secrets
 from pathlib import Path
 
 import altair as alt
 import numpy as np
 import pandas as pd
+import vl_convert as vlc
 
+from .benchmark import NB201_TASKS, TRANSNAS_TASKS
 from .shaping import gamma_transform
 
+# ---- one colour per task, in every figure ------------------------------------------------
 
-def save_chart(chart, path_stem) -> tuple[Path, Path]:
-    """Write `chart` (Altair) to ``<path_stem>.html`` and ``<path_stem>.png``, creating folders."""
+#: every task of both benchmarks, in a fixed order: ten tasks, ten Tableau colours
+ALL_TASKS = tuple(TRANSNAS_TASKS) + tuple(NB201_TASKS)
+_TABLEAU10 = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
+TASK_COLOURS = dict(zip(ALL_TASKS, _TABLEAU10))
+
+
+def task_colour(values, field: str = "task", title: str | None = "task", legend=alt.Undefined) -> alt.Color:
+    """Colour encoding of a task-valued field: a task has the same colour in every figure.
+
+    `values` are the tasks the chart shows (its legend lists only those).
+    """
+    present = set(pd.Series(values).astype(str))
+    domain = [t for t in TASK_COLOURS if t in present] + sorted(present - set(TASK_COLOURS))
+    scale = alt.Scale(domain=domain, range=[TASK_COLOURS.get(t, "#7f7f7f") for t in domain])
+    return alt.Color(f"{field}:N", scale=scale, title=title, legend=legend)
+
+
+def _ci_tooltip(*fields) -> list:
+    """Tooltip of an aggregate mark: its keys, then mean, 95% CI and n."""
+    return [*fields, alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("ci_low:Q", title="CI low", format=".4f"),
+            alt.Tooltip("ci_high:Q", title="CI high", format=".4f"), alt.Tooltip("n:Q")]
+
+
+# ---- files -------------------------------------------------------------------------------
+
+PNG_SCALE = 2  # PNGs at twice their CSS size, sharp on high-density screens
+VENDOR_DIR = "vendor"  # beside the figures: the one local copy of vega, vega-lite and vega-embed
+VENDOR_FILE = f"vega-embed-{vlc.get_vega_embed_version()}.js"
+_EMBED_OPTIONS = {"renderer": "svg", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
+
+
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write through a temporary file in the same folder, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:  # a plain open: the file gets the usual permissions (umask)
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _spec(chart) -> dict:
+    return chart if isinstance(chart, dict) else chart.to_dict()
+
+
+def write_vendor_js(folder) -> Path:
+    """The JavaScript of vega, vega-lite and vega-embed in ``<folder>/vendor/`` (vl-convert's bundle), once."""
+    path = Path(folder) / VENDOR_DIR / VENDOR_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, vlc.javascript_bundle())
+    return path
+
+
+def offline_html(spec: dict, script_src: str, title: str = "", fallback_png: str | None = None) -> str:
+    """A page that draws `spec` (Vega-Lite) with the JavaScript at `script_src` (a local path, no CDN).
+
+    `fallback_png` (a path) is shown until the chart is drawn, and stays if JavaScript is off.
+    """
+    fallback = f'<img src="{_html.escape(fallback_png)}" alt="{_html.escape(title)}">' if fallback_png else ""
+    return f"""<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>{_html.escape(title)}</title>
+<script src="{_html.escape(script_src)}"></script>
+<style>body {{ font-family: sans-serif; margin: 1em; }} img {{ max-width: 100%; }}</style>
+</head>
+<body>
+<div id="vis">{fallback}</div>
+<script>
+vegaEmbed("#vis", {json.dumps(spec)}, {json.dumps(_EMBED_OPTIONS)}).catch(function (err) {{
+  var p = document.createElement("pre"); p.textContent = String(err); document.body.appendChild(p);
+}});
+</script>
+</body>
+</html>
+"""
+
+
+def save_chart(chart, path_stem) -> dict[str, Path]:
+    """Write `chart` (Altair) as ``<stem>.png``, ``<stem>.svg`` and ``<stem>.html``, creating folders.
+
+    The images are rendered by vl-convert (no browser). The HTML draws the
+    interactive chart with ``vendor/`` JavaScript beside it, shared by every
+    figure of the folder, so it opens without network access.
+    """
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    html, png = stem.with_name(stem.name + ".html"), stem.with_name(stem.name + ".png")
-    chart.save(str(html))
-    chart.save(str(png), format="png", scale_factor=2)  # rendered by vl-convert-python, no browser needed
-    return html, png
+    spec = _spec(chart)
+    paths = {ext: stem.with_name(f"{stem.name}.{ext}") for ext in ("png", "svg", "html")}
+    _write_atomic(paths["png"], vlc.vegalite_to_png(spec, scale=PNG_SCALE))
+    _write_atomic(paths["svg"], vlc.vegalite_to_svg(spec))
+    write_vendor_js(stem.parent)
+    page = offline_html(spec, f"{VENDOR_DIR}/{VENDOR_FILE}", title=stem.name, fallback_png=paths["png"].name)
+    _write_atomic(paths["html"], page)
+    return paths
+
+
+# ---- the notebook renderer ----------------------------------------------------------------
+
+RENDERER = "nasxfer"
+VEGA_MIME = "application/vnd.vega.v5+json"  # the Vega mimetype JupyterLab 4 renders with its own vega
+# PNGs in notebooks at their CSS size: the largest notebook (four facetted charts) stays near 1 MB
+NOTEBOOK_PNG_SCALE = 1
+
+
+def offline_mimebundle(spec: dict, scale: float = NOTEBOOK_PNG_SCALE, **embed_options) -> tuple[dict, dict]:
+    """The display outputs of one chart: Vega for JupyterLab, a PNG for every other viewer.
+
+    JupyterLab prefers the Vega output and draws it interactively with the vega
+    it ships; nbconvert, nbviewer and GitHub do not render Vega and show the PNG
+    (at `scale` times its CSS size).
+    """
+    vega = vlc.vegalite_to_vega(spec)
+    # vl-convert compiles for vega 6, JupyterLab 4 ships vega 5 and renders only the v5 mimetype;
+    # the grammar our charts use is the same in both (tests/test_browser.py has JupyterLab draw
+    # every chart of a notebook), so the spec is labelled v5.
+    vega["$schema"] = "https://vega.github.io/schema/vega/v5.json"
+    png = vlc.vegalite_to_png(spec, scale=scale)
+    width, height = _png_size(png)
+    bundle = {VEGA_MIME: vega, "image/png": base64.b64encode(png).decode(), "text/plain": "<nasxfer chart>"}
+    metadata = {"image/png": {"width": round(width / scale), "height": round(height / scale)}}
+    if embed_options:
+        metadata[VEGA_MIME] = {"embed_options": embed_options}
+    return bundle, metadata
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    # width and height sit at fixed offsets of a PNG's IHDR chunk
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def use_offline_renderer(scale: float = NOTEBOOK_PNG_SCALE) -> str:
+    """Show Altair charts in this process as Vega + PNG (see :func:`offline_mimebundle`).
+
+    Call it once in a notebook's setup cell. Importing :mod:`nasxfer.figures`
+    changes nothing; this call registers the ``"nasxfer"`` renderer with Altair
+    and enables it. Returns the name of the renderer that was active before
+    (``alt.renderers.enable(name)`` goes back to it).
+    """
+    before = alt.renderers.active
+    alt.renderers.register(RENDERER, offline_mimebundle)
+    alt.renderers.enable(RENDERER, scale=scale)
+    return before
 
 
 def _heatmap(df, x, y, value, title, fmt=".2f", scheme="blues", domain=None):
@@ -64,7 +219,7 @@ def reward_distribution_chart(hist: pd.DataFrame, by: str = "task", title: str =
             x=alt.X("bin_start:Q", bin="binned", title=title, scale=alt.Scale(domain=[0, 1])),
             x2="bin_end:Q",
             y=alt.Y("share:Q", title="share of cells"),
-            color=alt.Color(f"{by}:N", legend=None),
+            color=task_colour(hist[by], by, legend=None),
         )
         .properties(width=200, height=140)
         .facet(facet=alt.Facet(f"{by}:N", title=None), columns=4)
@@ -90,9 +245,12 @@ def gamma_transform_chart(gammas=(0.25, 0.5, 1.0, 2.0, 4.0)) -> alt.Chart:
 def gamma_sweep_chart(sweep: pd.DataFrame, chosen: pd.DataFrame) -> alt.LayerChart:
     """Fig. 4: spread of the shaped rewards over the gamma sweep; dots mark each task's chosen gamma."""
     line = alt.Chart(sweep).mark_line().encode(
-        x=alt.X("gamma:Q", title="gamma"), y=alt.Y("spread:Q", title="spread (std of shaped rewards)"), color="task:N"
+        x=alt.X("gamma:Q", title="gamma"), y=alt.Y("spread:Q", title="spread (std of shaped rewards)"), color=task_colour(sweep["task"])
     )
-    dots = alt.Chart(chosen).mark_point(size=80, filled=True).encode(x="gamma:Q", y="spread:Q", color="task:N", tooltip=["task", "gamma", "spread"])
+    dots = alt.Chart(chosen).mark_point(size=80, filled=True).encode(
+        x="gamma:Q", y="spread:Q", color=task_colour(sweep["task"]),
+        tooltip=["task", alt.Tooltip("gamma:Q", format=".2f"), alt.Tooltip("spread:Q", format=".4f")],
+    )
     return (line + dots).properties(width=380, height=260, title="Reward spread over gamma")
 
 
@@ -114,7 +272,7 @@ def efficiency_chart(summary: pd.DataFrame) -> alt.FacetChart:
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("ci_low:Q", scale=alt.Scale(zero=False)), y2="ci_high:Q")
     line = base.mark_line(point=True).encode(
         y=alt.Y("mean:Q", title="test metric of best-by-validation cell", scale=alt.Scale(zero=False)),
-        tooltip=["task", "searcher", "budget", "n", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("ci_low:Q", format=".4f"), alt.Tooltip("ci_high:Q", format=".4f")],
+        tooltip=_ci_tooltip("task", "searcher", "budget"),
     )
     return (
         (band + line)
@@ -140,8 +298,7 @@ def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
     )
     rect = base.mark_rect().encode(
         color=alt.Color("rel_diff:Q", title="vs scratch", scale=alt.Scale(scheme="redblue", domain=[-lim, lim]), legend=alt.Legend(format="+.1%")),
-        tooltip=["source", "target", "n", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("std:Q", format=".4f"),
-                 alt.Tooltip("ci_low:Q", format=".4f"), alt.Tooltip("ci_high:Q", format=".4f"), "verdict"],
+        tooltip=[*_ci_tooltip("source", "target", "regime"), alt.Tooltip("std:Q", format=".4f"), "verdict"],
     )
     text = base.mark_text(fontSize=11, dy=-6).encode(text=alt.Text("mean:Q", format=".4g"))
     mark = base.mark_text(fontSize=10, dy=9).encode(text="marker:N")
@@ -159,7 +316,10 @@ def regimes_chart(matrices: pd.DataFrame) -> alt.FacetChart:
         color=alt.Color("regime:N", sort=order),
         yOffset=alt.YOffset("regime:N", sort=order),
     )
-    bars = base.mark_point(filled=True, size=50).encode(x=alt.X("mean:Q", scale=alt.Scale(zero=False), title="final test metric"))
+    bars = base.mark_point(filled=True, size=50).encode(
+        x=alt.X("mean:Q", scale=alt.Scale(zero=False), title="final test metric"),
+        tooltip=_ci_tooltip("source", "target", "regime"),
+    )
     err = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
     scratch = alt.Chart(df).mark_rule(strokeDash=[4, 3], color="gray").encode(x="scratch_full:Q")
     return (
@@ -172,13 +332,19 @@ def regimes_chart(matrices: pd.DataFrame) -> alt.FacetChart:
 
 def training_curves_chart(bands: pd.DataFrame, x: str = "env_steps", title: str = "") -> alt.FacetChart:
     """Fig. 8/9: smoothed training curves per target, one line per source (scratch = the target itself)."""
-    df = bands.assign(run=np.where(bands.source == bands.target, "scratch", "from " + bands.source))
+    df = bands.assign(run=np.where(bands.source == bands.target, "scratch", "transferred"))
     xt = {"env_steps": "target env steps", "train_s": "target training time (s)"}[x]
-    base = alt.Chart(df).encode(x=alt.X(f"{x}:Q", title=xt), color=alt.Color("run:N", title="agent"))
+    # colour = the source task (scratch: the target itself), the same colour as in every other figure
+    base = alt.Chart(df).encode(x=alt.X(f"{x}:Q", title=xt), color=task_colour(df["source"], "source", "source (scratch: the target)", legend=alt.Legend(symbolOpacity=1)))
     band = base.mark_area(opacity=0.15).encode(y=alt.Y("ci_low:Q", scale=alt.Scale(zero=False), title="final test metric (MA 16)"), y2="ci_high:Q")
-    line = base.mark_line().encode(y="mean:Q")
+    line = base.mark_line().encode(
+        y="mean:Q",
+        strokeDash=alt.StrokeDash("run:N", title="agent", sort=["scratch", "transferred"], scale=alt.Scale(range=[[1, 0], [4, 2]])),
+    )
+    # invisible points carry the tooltips: a line has one tooltip for all its points
+    tips = base.mark_point(opacity=0, size=30).encode(y="mean:Q", tooltip=_ci_tooltip("source", "target", "run", f"{x}:Q"))
     return (
-        (band + line)
+        (band + line + tips)
         .properties(width=260, height=180)
         .facet(facet=alt.Facet("target:N", title=title or None), columns=2)
         .resolve_scale(y="independent")
@@ -188,7 +354,10 @@ def training_curves_chart(bands: pd.DataFrame, x: str = "env_steps", title: str 
 def crossover_chart(summary: pd.DataFrame, x_title: str) -> alt.FacetChart:
     """Fig. 10/11: mean cross-over point (with 95% CI) of each source per target."""
     base = alt.Chart(summary).encode(y=alt.Y("source:N", title=None))
-    pts = base.mark_point(filled=True, size=60).encode(x=alt.X("mean:Q", title=x_title))
+    pts = base.mark_point(filled=True, size=60).encode(
+        x=alt.X("mean:Q", title=x_title), color=task_colour(summary["source"], "source", "source"),
+        tooltip=[*_ci_tooltip("source", "target"), alt.Tooltip("scratch_x:Q", title="scratch reached", format=".4g")],
+    )
     err = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
     ref = base.mark_tick(color="gray", thickness=2).encode(x="scratch_x:Q")
     return (err + pts + ref).properties(width=240, height=110).facet(

@@ -1,0 +1,141 @@
+"""Figure files, the notebook renderer, task colours and tooltips (the browser checks are in test_browser.py)."""
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import pytest
+
+from nasxfer import figures
+from nasxfer.figures import VEGA_MIME
+from nasxfer.stats import crossover_table, curve_bands, transfer_matrix
+
+LAPTOP = Path(__file__).resolve().parents[1] / "outputs" / "laptop"
+
+
+@pytest.fixture(scope="module")
+def laptop():
+    return pd.read_parquet(LAPTOP / "results.parquet"), pd.read_parquet(LAPTOP / "curves.parquet")
+
+
+def small_chart():
+    df = pd.DataFrame({"task": ["class_object", "jigsaw", "autoencoder"], "mean": [0.2, 0.5, 0.9]})
+    return alt.Chart(df).mark_bar().encode(x="mean:Q", y="task:N", color=figures.task_colour(df["task"]))
+
+
+def test_importing_changes_no_altair_state():
+    code = ("import altair as alt; before = alt.renderers.active; import nasxfer.figures, nasxfer.report; "
+            "assert alt.renderers.active == before, alt.renderers.active; "
+            "assert 'nasxfer' not in alt.renderers.names(), alt.renderers.names()")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_offline_renderer_shows_vega_and_png():
+    before = figures.use_offline_renderer()
+    try:
+        assert alt.renderers.active == "nasxfer"
+        bundle, meta = small_chart()._repr_mimebundle_()
+    finally:
+        alt.renderers.enable(before)
+    # Vega for JupyterLab (which renders no vega-lite 6), a PNG for everything else; no CDN-loading HTML
+    assert set(bundle) == {VEGA_MIME, "image/png", "text/plain"}
+    vega = bundle[VEGA_MIME]
+    assert vega["$schema"].endswith("/vega/v5.json") and vega["marks"]
+    assert sorted(v["task"] for v in vega["data"][0]["values"]) == ["autoencoder", "class_object", "jigsaw"]
+    png = base64.b64decode(bundle["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert meta["image/png"]["width"] == int.from_bytes(png[16:20], "big")  # scale 1: CSS size = pixel size
+
+
+def test_save_chart_writes_png_svg_and_an_offline_page(tmp_path):
+    paths = figures.save_chart(small_chart(), tmp_path / "figs" / "a")
+    figures.save_chart(small_chart(), tmp_path / "figs" / "b")
+    assert {p.name for p in paths.values()} == {"a.png", "a.svg", "a.html"}
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = ET.parse(paths["svg"]).getroot()
+    assert svg.tag.endswith("svg") and len(svg.findall(".//{http://www.w3.org/2000/svg}path")) >= 3
+    page = paths["html"].read_text()
+    scripts = re.findall(r'<script src="([^"]+)"', page)
+    assert scripts == [f"vendor/{figures.VENDOR_FILE}"]
+    assert (paths["html"].parent / scripts[0]).stat().st_size > 500_000  # vega + vega-lite + vega-embed
+    assert "cdn" not in page.lower() and '<img src="a.png"' in page
+    # one copy of the JavaScript for the whole folder, and no temporary files left behind
+    assert sorted(p.name for p in (tmp_path / "figs").rglob("*")) == sorted(
+        ["a.html", "a.png", "a.svg", "b.html", "b.png", "b.svg", "vendor", figures.VENDOR_FILE])
+
+
+def _colour_scale(chart) -> dict:
+    """task -> colour of the first colour scale in a chart's spec."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "color" in node and isinstance(node["color"], dict) and "range" in node["color"].get("scale", {}):
+                found.append(dict(zip(node["color"]["scale"]["domain"], node["color"]["scale"]["range"])))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(chart.to_dict())
+    return found[0]
+
+
+def test_one_colour_per_task_across_figures(laptop):
+    results, curves = laptop
+    sweep = pd.DataFrame({"task": ["segmentsemantic", "class_object"], "gamma": [1.0, 1.0], "spread": [0.1, 0.2]})
+    hist = pd.DataFrame({"task": ["autoencoder", "room_layout", "class_object"], "bin_start": 0.0, "bin_end": 0.1, "share": 1.0})
+    cross = crossover_table(curves[curves.target == "room_layout"])
+    scales = [
+        _colour_scale(figures.gamma_sweep_chart(sweep, sweep)),
+        _colour_scale(figures.reward_distribution_chart(hist)),
+        _colour_scale(figures.crossover_chart(cross, "steps")),
+    ]
+    # each legend lists only the tasks its chart shows ...
+    assert sorted(scales[0]) == ["class_object", "segmentsemantic"]
+    assert sorted(scales[2]) == sorted(cross.source.unique())
+    # ... and a task has the same colour wherever it appears
+    for s in scales:
+        assert all(colour == figures.TASK_COLOURS[task] for task, colour in s.items())
+    assert len(set(figures.TASK_COLOURS.values())) == len(figures.ALL_TASKS) == 10
+
+
+def _tooltips(chart) -> set:
+    fields = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            tip = node.get("tooltip")
+            for t in tip if isinstance(tip, list) else [tip] if isinstance(tip, dict) else []:
+                fields.add(t["field"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(chart.to_dict())
+    return fields
+
+
+def test_aggregate_marks_have_ci_tooltips(laptop):
+    results, curves = laptop
+    one = curves[curves.target == "room_layout"]
+    matrices = pd.concat([transfer_matrix(results, r) for r in ("zero_shot", "retrain")], ignore_index=True)
+    stats = {"mean", "ci_low", "ci_high", "n"}
+    charts = {
+        "matrix": (figures.transfer_matrix_chart(matrices[matrices.regime == "retrain"], "t"), {"source", "target", "regime"}),
+        "regimes": (figures.regimes_chart(matrices), {"source", "target", "regime"}),
+        "curves": (figures.training_curves_chart(curve_bands(one.groupby(["seed", "source", "target"]).head(3))), {"source", "target"}),
+        "crossover": (figures.crossover_chart(crossover_table(one), "steps"), {"source", "target"}),
+    }
+    for name, (chart, keys) in charts.items():
+        missing = (stats | keys) - _tooltips(chart)
+        assert not missing, f"{name}: tooltip lacks {missing}"
