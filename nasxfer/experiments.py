@@ -452,17 +452,19 @@ def run_grid(grid, results_dir, data_dir=None, progress: bool = True) -> Path:
             write_json_atomic(config_record(grid), results_dir / "config.json")
             bar = tqdm(total=len(units), initial=done, desc=f"grid {grid.run_name}", unit="agent",
                        disable=not progress)
-            for unit in todo:
-                bar.set_postfix_str(unit.name)
-                try:
-                    run_unit(grid, unit, results_dir, data_dir)
-                except Exception:
-                    if received() is not None:  # a stop signal broke the unit (e.g. its actors died)
-                        raise GridStopped(received()) from None
-                    raise
-                done += 1
-                bar.update(1)
-            bar.close()
+            try:
+                for unit in todo:
+                    bar.set_postfix_str(unit.name)
+                    try:
+                        run_unit(grid, unit, results_dir, data_dir)
+                    except Exception:
+                        if received() is not None:  # a stop signal broke the unit (e.g. its actors died)
+                            raise GridStopped(received()) from None
+                        raise
+                    done += 1
+                    bar.update(1)
+            finally:
+                bar.close()  # ends the bar's line, so what follows starts on its own
             assemble(results_dir)
         except GridStopped as e:
             e.done, e.total = done, len(units)

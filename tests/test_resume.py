@@ -31,7 +31,7 @@ from nasxfer.errors import NasxferError
 from nasxfer.runlock import RunLock, holder
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = dict(seeds=[0], train_steps=200, finetune_steps=100, eval_every=100, eval_episodes=10)
+SMALL = {"seeds": [0], "train_steps": 200, "finetune_steps": 100, "eval_every": 100, "eval_episodes": 10}
 S_CO, S_SS = "seed0-scratch-class_object", "seed0-scratch-segmentsemantic"
 T_CO_SS, T_SS_CO = "seed0-class_object-to-segmentsemantic", "seed0-segmentsemantic-to-class_object"
 UNITS = {S_CO, S_SS, T_CO_SS, T_SS_CO}
@@ -209,11 +209,11 @@ def test_where_it_runs_is_not_a_configuration_change(grid, run, data_dir):
 def _mount_tmpfs(where: Path, size: str) -> bool:
     where.mkdir()
     return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True).returncode == 0
+                          capture_output=True, check=False).returncode == 0
 
 
 def _umount(where: Path):
-    subprocess.run(["umount", str(where)], capture_output=True)
+    subprocess.run(["umount", str(where)], capture_output=True, check=False)
 
 
 @pytest.mark.slow
@@ -260,7 +260,7 @@ def test_read_only_folder_names_the_path(grid, finished, tmp_path, data_dir, mon
     try:
         run = Path(shutil.copytree(finished, disk / "ci"))
         if mounted:
-            assert subprocess.run(["mount", "-o", "remount,ro", str(disk)]).returncode == 0
+            assert subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=False).returncode == 0
         else:
             def read_only(path, flags, *a, **k):
                 raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
@@ -307,8 +307,15 @@ def _start(params, run, data_dir, tmp):
 
 
 def _ray_processes(tmp: str) -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
-    return [line for line in ps if tmp in line and "ps -eo" not in line]
+    """Processes of the run started with TMPDIR=`tmp`: its driver, raylet, GCS and workers inherit it."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if f"TMPDIR={tmp}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            pass
+    return found
 
 
 def _wait(cond, proc, timeout=300):
@@ -364,20 +371,23 @@ def test_stop_signal_keeps_finished_agents_and_says_how_to_resume(grid, run, tmp
         _wait(lambda: (run / "parts" / f"{T_CO_SS}.parquet").exists(), proc)
         assert _ray_processes(tmp)  # the check below can see this run's Ray
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
     name = signal.Signals(signum).name
     assert proc.returncode == 128 + signum, err
     stopped = [line for line in err.splitlines() if "stopped by" in line]
-    assert stopped == [f"nasxfer: stopped by {name} after 3/4 agents; resume with: nasxfer grid {params} "
-                       f"--results-dir {run} --data-dir {data_dir}"]
+    hint = (f"nasxfer: stopped by {name} after 3/4 agents; resume with: nasxfer grid {params} "
+            f"--results-dir {run} --data-dir {data_dir}")
+    assert stopped == [hint]
     assert "Traceback" not in err and f"{name} received" not in err
     time.sleep(1)
     assert _ray_processes(tmp) == []
     assert set(parts(run)) == {S_CO, S_SS, T_CO_SS} and not list(run.rglob("*.tmp"))
-    resume(grid, run, data_dir)
+    kept = parts(run)
+    assert resume(grid, run, data_dir) == []
+    assert rerun(kept, run) == {T_SS_CO}  # the finished agents are not recomputed
     complete(run)
     shutil.rmtree(tmp, ignore_errors=True)
 
