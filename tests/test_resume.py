@@ -226,11 +226,10 @@ def test_full_disk_names_the_path_and_leaves_nothing_partial(grid, finished, tmp
         shutil.rmtree(ckpt)  # the source is retrained, and its weights no longer fit
         filler = disk / "filler"
         if mounted:
-            with open(filler, "wb") as f:
+            with open(filler, "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 4096)
-                        f.flush()
                 except OSError:
                     pass
             os.truncate(filler, max(filler.stat().st_size - 48 * 1024, 0))  # room for config.json, not weights
