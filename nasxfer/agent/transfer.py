@@ -93,7 +93,7 @@ def read_meta(path) -> dict:
         raise _bad(f, f"is not valid JSON ({e.msg} at line {e.lineno}; truncated or overwritten?)") from None
     if not isinstance(meta, dict):
         raise _bad(f, f"holds a {type(meta).__name__}, not the checkpoint's metadata")
-    if meta.get("format") == "nasxfer-qnet-v1" or ("format" in meta and "sha256" not in meta):
+    if meta.get("format") == "nasxfer-qnet-v1":
         raise _bad(f, f"was written by an older nasxfer (format {meta.get('format')!r}) without a checksum, "
                       f"so its weights cannot be verified")
     if meta.get("format") != FORMAT:
