@@ -447,7 +447,7 @@ def run_grid(grid, results_dir, data_dir=None, progress: bool = True) -> Path:
         try:
             todo = resume_plan(grid, results_dir)
             done = len(units) - len(todo)
-            for folder in [results_dir / "parts", *(results_dir / "checkpoints").glob("*")]:
+            for folder in [results_dir, results_dir / "parts", *(results_dir / "checkpoints").glob("*")]:
                 remove_stale_temps(folder)
             write_json_atomic(config_record(grid), results_dir / "config.json")
             bar = tqdm(total=len(units), initial=done, desc=f"grid {grid.run_name}", unit="agent",
