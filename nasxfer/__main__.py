@@ -83,16 +83,36 @@ def summary(args) -> None:
         print(pd.DataFrame(rows).set_index("task").to_string())
 
 
-def grid(args) -> None:
+def grid(args) -> int:
+    """Run the grid; SIGTERM / SIGINT drop the unit in flight, keep the finished, and say how to resume."""
+    import shlex
+    import warnings
+
     from .experiments import run_grid
+    from .interrupt import GridStopped, stop_on_signals
     from .profiles import load_params
 
     params = load_params(args.params)
     g = params["grid"]
     out = args.results_dir or params["results_dir"]  # the params file's, from the repository root
-    print(f"grid {g.run_name}: {len(g.units())} agents ({len(g.seeds)} seeds) -> {out}")
-    run_grid(g, out, data_dir=args.data_dir)
+    print(f"grid {g.run_name}: {len(g.units())} agents ({len(g.seeds)} seeds) -> {out}", flush=True)
+    again = ["nasxfer", "grid", args.params]
+    again += ["--results-dir", args.results_dir] if args.results_dir else []
+    again += ["--data-dir", args.data_dir] if args.data_dir else []
+    with stop_on_signals(), warnings.catch_warnings():
+        # one line per artifact resume does not trust, not warnings' two-line format
+        warnings.showwarning = lambda m, *a, **k: print(f"nasxfer: warning: {m}", file=sys.stderr, flush=True)
+        try:
+            run_grid(g, out, data_dir=args.data_dir)
+        except GridStopped as e:
+            import ray
+
+            ray.shutdown()  # the driver's local cluster: no Ray process outlives the run
+            print(f"nasxfer: stopped by {e.name} after {e.done}/{e.total} agents; resume with: "
+                  f"{shlex.join(again)}", file=sys.stderr, flush=True)
+            return 128 + e.signum
     print(f"results: {out}/results.parquet, curves: {out}/curves.parquet")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -116,7 +136,9 @@ def main(argv=None) -> int:
     r.add_argument("--out", default=None, help="default: <run folder>/report")
     args = p.parse_args(argv)
     try:
-        {"grid": grid, "report": report}.get(args.command, summary)(args)
+        if args.command == "grid":
+            return grid(args)
+        {"report": report}.get(args.command, summary)(args)
     except NasxferError as e:
         print(f"nasxfer: error: {e}", file=sys.stderr)
         return 2

@@ -9,17 +9,44 @@ and its final one is **retrain**. The diagonal of each matrix is plain training
 on the task (the scratch run, at the same budget), never trained twice.
 
 Every run ("unit") writes its training curve to ``parts/<unit>.parquet``
-atomically when it finishes; a killed grid resumes at the first unit without a
-part and never recomputes a finished agent. :func:`assemble` turns the parts
-into the tidy tables ``curves.parquet`` and ``results.parquet`` (plus CSV copies)
-next to ``config.json`` (the params, the package version).
+atomically when it finishes; a scratch unit first writes its weights checkpoint
+to ``checkpoints/seed<seed>-<task>/``. :func:`assemble` turns the parts into the
+tidy tables ``curves.parquet`` and ``results.parquet`` (plus CSV copies) next to
+``config.json`` (the grid, the resolved agent parameters, the package version).
+
+Resuming trusts only what it has verified (:func:`resume_plan`):
+
+* **Configuration.** Each part records in its parquet metadata (key ``nasxfer``)
+  the configuration it was made with: the grid, every ``AgentParams`` field after
+  presets are applied, the nasxfer version. A folder whose ``config.json`` or any
+  part disagrees with the params being run is refused, naming the differing keys;
+  the parts vouch for themselves when ``config.json`` is gone. Where a run happens
+  (``data_dir``, ``ray_address``, ``ray_temp_dir``, CPUs, threads, memory, progress
+  bars) is recorded but not compared, so a grid may resume on another machine.
+* **Parts.** A part must read back with the columns and dtypes the runner writes,
+  for its own unit, to the end of its budget; one that does not is named in a
+  warning and rerun.
+* **Checkpoints.** A scratch unit counts as finished only if its checkpoint verifies
+  (:func:`nasxfer.agent.transfer.read_weights`: checksum, safe load, tensor shapes)
+  and is the very checkpoint its part recorded (SHA-256). Otherwise it is retrained.
+* **Dependants.** A transfer part records the SHA-256 of the source weights it started
+  from and counts as finished only while that checkpoint is the one on disk. So when
+  a source is retrained - its checkpoint damaged, *or deleted* - its transfers of the
+  same seed are rerun too. For a deleted checkpoint keeping the old transfers would
+  be defensible (they were made from weights that verified when they were loaded),
+  but we rerun them so that the folder keeps one invariant: every transfer in the
+  tables descends from the checkpoint stored beside it, which anyone can reload to
+  re-check a number. Nothing else is recomputed.
+
+One run at a time holds a folder (:mod:`nasxfer.runlock`); temp files a killed writer
+left behind are removed under that lock. A stop signal in the command line tool
+drops the unit in flight and keeps the finished ones (:mod:`nasxfer.interrupt`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +54,7 @@ import pandas as pd
 
 from .benchmark import NB201_TASKS, PAPER_TASKS, TRANSNAS_TASKS, canonical_name
 from .errors import NasxferError, unknown
+from .io import makedirs, remove_stale_temps, write_atomic, write_json_atomic  # noqa: F401 (re-exported)
 from .profiles import grid_config
 
 REGIMES = ("zero_shot", "fine_tune", "retrain")
@@ -124,62 +152,291 @@ class Unit:
         return f"seed{self.seed}-scratch-{self.target}" if self.scratch else f"seed{self.seed}-{self.source}-to-{self.target}"
 
 
-# ---- atomic writes ---------------------------------------------------------------------------
+# ---- what a folder was made with ------------------------------------------------------------
+
+RECORD_KEY = "nasxfer"  # parquet key-value metadata of each part
+# Where a run happens, not what it computes: recorded, never compared.
+RUNTIME_KEYS = ("data_dir", "progress", "ray_address", "ray_temp_dir", "object_store_memory", "num_cpus",
+                "torch_threads")
 
 
-def write_atomic(df: pd.DataFrame, path: Path) -> Path:
-    """Write parquet or CSV (by suffix) to a temp file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+class ResumeWarning(UserWarning):
+    """Something in a results folder did not verify and is recomputed."""
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, ResumeWarning, stacklevel=3)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _comparable(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k not in RUNTIME_KEYS}
+
+
+def _grid_dict(grid) -> dict:
+    """A grid as recorded, less the runtime keys of its agent overrides (e.g. a cluster's ray_address)."""
+    d = asdict(grid) if isinstance(grid, GridConfig) else dict(grid)
+    return {**d, "agent": _comparable(d.get("agent") or {})}
+
+
+def config_record(grid: GridConfig) -> dict:
+    """``config.json``: the grid, its resolved agent parameters (task and seed vary per unit), the version."""
+    resolved = grid.agent_params(grid.tasks[0], grid.seeds[0]).to_dict()
+    agent = {k: v for k, v in _comparable(resolved).items() if k not in ("task", "seed")}
+    return {"grid": asdict(grid), "agent_params": agent, "nasxfer_version": _version()}
+
+
+def unit_record(grid: GridConfig, unit: Unit, params, **checksums) -> dict:
+    """What a part records: the grid, every resolved AgentParams field, the version, the weights' SHA-256."""
+    return {"unit": unit.name, "grid": asdict(grid), "agent": params.to_dict(), "nasxfer_version": _version(),
+            **checksums}
+
+
+def _diff(recorded: dict, current: dict, said: str, prefix: str = "") -> list[str]:
+    keys = [*recorded, *(k for k in current if k not in recorded)]
+    return [f"{prefix}{k}: {said} {recorded.get(k, '(absent)')!r}, params say {current.get(k, '(absent)')!r}"
+            for k in keys if recorded.get(k) != current.get(k)]
+
+
+def _refuse(results_dir: Path, diffs: list[str], where: str) -> NasxferError:
+    shown = "; ".join(dict.fromkeys(diffs))
+    return NasxferError(
+        f"{results_dir} holds a grid run with another configuration ({where}: {shown}): resume it with the "
+        f"params it was made with, or pick a new run_name (or --results-dir) to start afresh"
+    )
+
+
+def _check_config_json(grid: GridConfig, results_dir: Path) -> bool:
+    """Refuse a config.json that disagrees with `grid`; True if one was there."""
+    path = results_dir / "config.json"
+    if not path.is_file():
+        return False
     try:
-        df.to_parquet(tmp, index=False) if path.suffix == ".parquet" else df.to_csv(tmp, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        old = json.loads(path.read_text())
+        if not isinstance(old, dict) or not isinstance(old.get("grid"), dict):
+            raise ValueError("no 'grid' mapping")
+    except (ValueError, OSError) as e:
+        raise NasxferError(f"{path} does not read back ({e}): restore it, or delete it (each part records its "
+                           f"own configuration) and resume") from None
+    if old.get("nasxfer_version") != _version():
+        raise NasxferError(
+            f"{path} was written by nasxfer {old.get('nasxfer_version')}, this is nasxfer {_version()}: its "
+            f"agents may differ from what this version trains; resume with nasxfer {old.get('nasxfer_version')}, "
+            f"or pass a new run_name (or --results-dir) to start afresh"
+        )
+    now = config_record(grid)
+    diffs = _diff(_grid_dict(old["grid"]), _grid_dict(now["grid"]), "config.json says")
+    if "agent_params" in old:
+        diffs += _diff(_comparable(old["agent_params"]), now["agent_params"], "config.json says", "agent.")
+    if diffs:
+        raise _refuse(results_dir, diffs, "config.json")
+    return True
 
 
-def write_json_atomic(obj, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
-    return path
+# ---- reading a part back -------------------------------------------------------------------
+
+_STRING_COLUMNS = ("run_name", "source", "target", "kind")
+_INT_COLUMNS = ("seed", "env_steps", "updates")
+_FLOAT_COLUMNS = ("train_s", "wall_s", "final_test", "final_rank_pct", "best_test", "n_unique", "ret")
+
+
+class Untrusted(Exception):
+    """An artifact that did not verify; the message says what is wrong (one line)."""
+
+
+def read_part(path: Path) -> tuple[pd.DataFrame, dict | None]:
+    """(curve, recorded configuration or None) of a part; :class:`Untrusted` if it does not read back."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        df = pd.read_parquet(path)
+    except Exception as e:  # pyarrow's errors carry no path; ours names it
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise Untrusted(f"{path} does not read back as parquet ({first})") from None
+    try:
+        record = json.loads(meta[RECORD_KEY.encode()]) if RECORD_KEY.encode() in meta else None
+    except ValueError:
+        raise Untrusted(f"{path} has an unreadable configuration record") from None
+    return df, record
+
+
+def check_part(df: pd.DataFrame, unit: Unit, grid: GridConfig, path: Path) -> None:
+    """Raise :class:`Untrusted` unless `df` has the runner's schema and is `unit`'s whole run."""
+    from pandas.api import types
+
+    wanted = [*_STRING_COLUMNS, *_INT_COLUMNS, *_FLOAT_COLUMNS] + (["random_walk_final_test"] if unit.scratch else [])
+    lacking = [c for c in wanted if c not in df.columns]
+    if lacking:
+        raise Untrusted(f"{path} lacks the column(s) {lacking}")
+    bad = [c for c in _STRING_COLUMNS if not (types.is_string_dtype(df[c]) or types.is_object_dtype(df[c]))]
+    bad += [c for c in _INT_COLUMNS if not types.is_integer_dtype(df[c])]
+    bad += [c for c in wanted[len(_STRING_COLUMNS) + len(_INT_COLUMNS):] if not types.is_float_dtype(df[c])]
+    if bad:
+        raise Untrusted(f"{path} has column(s) of another type: {', '.join(f'{c} ({df[c].dtype})' for c in bad)}")
+    if df.empty:
+        raise Untrusted(f"{path} has no rows")
+    ident = {"seed": unit.seed, "source": unit.source, "target": unit.target,
+             "kind": "scratch" if unit.scratch else "transfer"}
+    wrong = [k for k, v in ident.items() if not (df[k] == v).all()]
+    if wrong:
+        raise Untrusted(f"{path} holds rows of another unit (column(s) {wrong} differ from {unit.name})")
+    steps = df["env_steps"]
+    if not steps.is_monotonic_increasing or steps.iloc[-1] < grid.train_steps:
+        raise Untrusted(f"{path} is not a whole run (last evaluation at {steps.iloc[-1]} of {grid.train_steps} "
+                        f"env steps)")
+
+
+def _checkpoint_sha(grid: GridConfig, results_dir: Path, seed: int, task: str) -> str:
+    """The SHA-256 of a verified checkpoint of (seed, task); :class:`Untrusted` if it does not verify."""
+    from .agent.transfer import read_weights
+
+    path = checkpoint_dir(results_dir, seed, task)
+    if not path.exists():
+        raise Untrusted(f"{path} is missing")
+    try:
+        _, meta = read_weights(path)
+    except NasxferError as e:
+        raise Untrusted(str(e).split("; ")[0]) from None
+    if (meta.get("task"), meta.get("seed"), meta.get("benchmark")) != (task, seed, grid.benchmark):
+        raise Untrusted(f"{path}/meta.json describes another agent (task {meta.get('task')!r}, seed "
+                        f"{meta.get('seed')!r}, benchmark {meta.get('benchmark')!r})")
+    return meta["sha256"]
+
+
+def resume_plan(grid: GridConfig, results_dir) -> list[Unit]:
+    """The units of `grid` still to run in `results_dir`, after verifying everything there.
+
+    Refuses (:class:`NasxferError`) a folder made with another configuration; warns
+    (:class:`ResumeWarning`, one line each) about every artifact that did not verify and
+    returns it for rerunning, with the transfers that depend on a retrained source.
+    """
+    results_dir = Path(results_dir)
+    has_config = _check_config_json(grid, results_dir)
+    units = grid.units()
+    names = {u.name: u for u in units}
+    parts_dir = results_dir / "parts"
+    diffs, vouchless, notes = [], [], []
+    parts: dict[str, dict] = {}  # unit name -> record, for parts that verified
+    for path in sorted(parts_dir.glob("*.parquet")) if parts_dir.is_dir() else []:
+        unit = names.get(path.stem)
+        try:
+            df, record = read_part(path)
+        except Untrusted as e:
+            if unit is not None:
+                notes.append((unit, str(e)))
+            continue
+        if record is None:
+            if not has_config:
+                vouchless.append(path.name)
+            elif unit is not None:
+                notes.append((unit, f"{path} records no configuration (made by an older nasxfer)"))
+            continue
+        if record.get("nasxfer_version") != _version():
+            diffs.append(f"nasxfer_version: parts say {record.get('nasxfer_version')!r}, this is {_version()!r}")
+        diffs += _diff(_grid_dict(record.get("grid") or {}), _grid_dict(grid), "parts say")
+        if unit is not None:
+            now = grid.agent_params(unit.target, unit.seed).to_dict()
+            diffs += _diff(_comparable(record.get("agent") or {}), _comparable(now), "parts say", "agent.")
+            try:
+                check_part(df, unit, grid, path)
+            except Untrusted as e:
+                notes.append((unit, str(e)))
+                continue
+            parts[unit.name] = record
+    if vouchless:
+        raise NasxferError(
+            f"{results_dir} has no config.json and its parts {vouchless[:3]}{' ...' if len(vouchless) > 3 else ''} "
+            f"record no configuration, so nothing vouches for what made them: pick a new run_name (or "
+            f"--results-dir), or move the parts away"
+        )
+    if diffs:
+        raise _refuse(results_dir, diffs, "parts")
+
+    todo, shas = [], {}
+    for unit, why in notes:
+        _warn(f"{why}: rerunning {unit.name}")
+    noted = {u.name for u, _ in notes}
+    for unit in units:
+        record = parts.get(unit.name)
+        if unit.scratch:
+            try:
+                sha = _checkpoint_sha(grid, results_dir, unit.seed, unit.target)
+            except Untrusted as e:
+                if record is not None:
+                    _warn(f"{e}: retraining {unit.name}")
+                todo.append(unit)
+                continue
+            if record is None:
+                todo.append(unit)
+            elif record.get("weights_sha256") != sha:
+                _warn(f"{checkpoint_dir(results_dir, unit.seed, unit.target)} is not the checkpoint "
+                      f"{unit.name} saved: retraining it")
+                todo.append(unit)
+            else:
+                shas[(unit.seed, unit.target)] = sha
+        elif record is None:
+            todo.append(unit)
+        elif (unit.seed, unit.source) not in shas:
+            if unit.name not in noted:
+                _warn(f"{unit.name} was made from weights of seed{unit.seed}-{unit.source} that are being "
+                      f"retrained: rerunning it")
+            todo.append(unit)
+        elif record.get("source_sha256") != shas[(unit.seed, unit.source)]:
+            _warn(f"{unit.name} was made from other weights than {checkpoint_dir(results_dir, unit.seed, unit.source)}"
+                  f" holds: rerunning it")
+            todo.append(unit)
+    return todo
 
 
 # ---- running ---------------------------------------------------------------------------------
 
 
 def run_grid(grid, results_dir, data_dir=None, progress: bool = True) -> Path:
-    """Run every unit of `grid` not yet finished in `results_dir`, then :func:`assemble`."""
+    """Run every unit of `grid` not yet finished (and verified) in `results_dir`, then :func:`assemble`.
+
+    Holds the folder's run lock throughout; a second run on the same folder is refused at once.
+    """
     from tqdm.auto import tqdm
 
-    from . import __version__
+    from .interrupt import GridStopped, received
+    from .runlock import RunLock
 
     grid = grid_config(grid)
     results_dir = Path(results_dir)
-    config = {"grid": asdict(grid), "nasxfer_version": __version__}
-    cfg_path = results_dir / "config.json"
-    if cfg_path.is_file():
-        old = json.loads(cfg_path.read_text())
-        if old.get("grid") != config["grid"]:
-            raise NasxferError(
-                f"{results_dir} holds a grid run with another configuration: resume it with the same params "
-                f"file, or pick a new results directory (run_name)"
-            )
-    write_json_atomic(config, cfg_path)
-    todo = [u for u in grid.units() if not (results_dir / "parts" / f"{u.name}.parquet").is_file()]
     units = grid.units()
-    bar = tqdm(total=len(units), initial=len(units) - len(todo), desc=f"grid {grid.run_name}", unit="agent", disable=not progress)
-    for unit in todo:
-        bar.set_postfix_str(unit.name)
-        run_unit(grid, unit, results_dir, data_dir)
-        bar.update(1)
-    bar.close()
-    assemble(results_dir)
+    done = 0
+    with RunLock(results_dir):
+        try:
+            todo = resume_plan(grid, results_dir)
+            done = len(units) - len(todo)
+            for folder in [results_dir, results_dir / "parts", *(results_dir / "checkpoints").glob("*")]:
+                remove_stale_temps(folder)
+            write_json_atomic(config_record(grid), results_dir / "config.json")
+            bar = tqdm(total=len(units), initial=done, desc=f"grid {grid.run_name}", unit="agent",
+                       disable=not progress)
+            try:
+                for unit in todo:
+                    bar.set_postfix_str(unit.name)
+                    try:
+                        run_unit(grid, unit, results_dir, data_dir)
+                    except Exception:
+                        if received() is not None:  # a stop signal broke the unit (e.g. its actors died)
+                            raise GridStopped(received()) from None
+                        raise
+                    done += 1
+                    bar.update(1)
+            finally:
+                bar.close()  # ends the bar's line, so what follows starts on its own
+            assemble(results_dir)
+        except GridStopped as e:
+            e.done, e.total = done, len(units)
+            raise
     return results_dir
 
 
@@ -190,18 +447,24 @@ def checkpoint_dir(results_dir: Path, seed: int, task: str) -> Path:
 def run_unit(grid: GridConfig, unit: Unit, results_dir, data_dir=None) -> pd.DataFrame:
     """Train one agent (scratch, or transferred from its source's checkpoint) and save its curve."""
     from .agent.train import Agent
+    from .agent.transfer import read_meta
+    from .interrupt import reinstall
 
     params = grid.agent_params(unit.target, unit.seed)
     if data_dir is not None:
         params = params.replace(data_dir=str(data_dir))
     agent = Agent(params)
+    reinstall()  # ray.init replaces the stop-signal handlers with its own
     try:
+        checksums = {}
         if not unit.scratch:
             agent.load_weights(checkpoint_dir(results_dir, unit.seed, unit.source))
+            checksums["source_sha256"] = agent.source["sha256"]
         curve = agent.train().copy()
         floor = agent.random_walk() if unit.scratch else None
         if unit.scratch:
-            agent.save_weights(checkpoint_dir(results_dir, unit.seed, unit.target))
+            ckpt = agent.save_weights(checkpoint_dir(results_dir, unit.seed, unit.target))
+            checksums["weights_sha256"] = read_meta(ckpt)["sha256"]
     finally:
         agent.stop()
     curve.insert(0, "run_name", grid.run_name)
@@ -211,7 +474,9 @@ def run_unit(grid: GridConfig, unit: Unit, results_dir, data_dir=None) -> pd.Dat
     curve.insert(4, "kind", "scratch" if unit.scratch else "transfer")
     if floor is not None:
         curve["random_walk_final_test"] = floor["final_test"]
-    write_atomic(curve, Path(results_dir) / "parts" / f"{unit.name}.parquet")
+    record = unit_record(grid, unit, params, **checksums)
+    write_atomic(curve, Path(results_dir) / "parts" / f"{unit.name}.parquet",
+                 metadata={RECORD_KEY: json.dumps(record, default=str)})
     return curve
 
 
@@ -222,10 +487,17 @@ def assemble(results_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Concatenate the parts into ``curves`` and derive ``results`` (one row per regime)."""
     results_dir = Path(results_dir)
     grid = grid_config(json.loads((results_dir / "config.json").read_text())["grid"])
-    parts = sorted((results_dir / "parts").glob("*.parquet"))
+    names = {u.name for u in grid.units()}
+    parts = sorted(p for p in (results_dir / "parts").glob("*.parquet") if p.stem in names)
     if not parts:
         raise NasxferError(f"{results_dir} has no finished runs yet: run the grid first")
-    curves = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    frames = []
+    for p in parts:
+        try:
+            frames.append(read_part(p)[0])
+        except Untrusted as e:
+            raise NasxferError(f"{e}: resume the grid (nasxfer grid <params.yaml>) to rerun it") from None
+    curves = pd.concat(frames, ignore_index=True)
     results = regime_table(curves, grid)
     for name, df in (("curves", curves), ("results", results)):
         write_atomic(df, results_dir / f"{name}.parquet")

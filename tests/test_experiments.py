@@ -1,7 +1,5 @@
 """The transfer grid: units, resume, the regime table."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,42 +28,33 @@ def test_regime_table_reads_each_regime_at_its_budget():
     assert r[("class_object", "fine_tune")] == 2 and r[("class_object", "retrain")] == 9 and r[("class_object", "zero_shot")] == 9
 
 
-def test_grid_resumes_without_recomputing_finished_agents(tmp_path, monkeypatch):
-    g = ex.GridConfig(run_name="t", source_tasks=["class_object", "autoencoder"], target_tasks=["class_object", "autoencoder"],
-                      seeds=[0], train_steps=400, finetune_steps=200, eval_every=100, agent={"preset": "ci"})
-    calls = []
-
-    def fake_run_unit(grid, unit, results_dir, data_dir=None):  # stands in for training
-        calls.append(unit.name)
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # killed mid-grid
-        c = _curve(unit.seed, unit.source, unit.target, [1, 2, 3, 4, 5])
-        ex.write_atomic(c, tmp_path / "parts" / f"{unit.name}.parquet")
-
-    monkeypatch.setattr(ex, "run_unit", fake_run_unit)
-    with pytest.raises(KeyboardInterrupt):
-        ex.run_grid(g, tmp_path, progress=False)
-    assert len(list((tmp_path / "parts").glob("*.parquet"))) == 2
-    calls.clear()
-    ex.run_grid(g, tmp_path, progress=False)
-    assert calls == [u.name for u in g.units()][2:]
-    curves, results, config = ex.load_results(tmp_path)
-    assert len(curves) == 4 * 5 and set(results.regime) == {"zero_shot", "fine_tune", "retrain"}
-    assert config["grid"]["run_name"] == "t" and (tmp_path / "results.csv").is_file()
-    other = ex.GridConfig(**{**config["grid"], "train_steps": 800})
-    with pytest.raises(NasxferError, match="another configuration"):
-        ex.run_grid(other, tmp_path, progress=False)
+# Resuming a grid (killed runs, damaged parts and checkpoints, changed settings, the run lock,
+# stop signals) is tested on a real trained grid in tests/test_resume.py.
 
 
-def test_atomic_write_leaves_no_partial_file(tmp_path):
-    class Boom(pd.DataFrame):
-        def to_parquet(self, *a, **k):
-            open(a[0], "w").write("half")
-            raise OSError("disk full")
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+    import os
+    import types
 
-    with pytest.raises(OSError):
-        ex.write_atomic(Boom({"a": [1]}), tmp_path / "x.parquet")
-    assert list(tmp_path.iterdir()) == []
+    from nasxfer import io as nio
+
+    real_write, calls = os.write, []
+
+    def fills_up(fd, data):  # the first chunk lands, then the disk is full
+        calls.append(fd)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, bytes(data[:100]))
+
+    monkeypatch.setattr(nio, "os", types.SimpleNamespace(**{**vars(os), "write": fills_up}))
+    with pytest.raises(NasxferError, match=f"no space left writing {tmp_path / 'x.parquet'}"):
+        ex.write_atomic(pd.DataFrame({"a": range(1000)}), tmp_path / "x.parquet")
+    assert len(calls) == 2 and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    ex.write_atomic(pd.DataFrame({"a": [1]}), tmp_path / "x.parquet")
+    ex.write_json_atomic({"b": 2}, tmp_path / "x.json")
+    assert pd.read_parquet(tmp_path / "x.parquet").a.tolist() == [1] and sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.parquet"]
 
 
 def test_mean_ci_brackets_the_mean_and_handles_small_samples():

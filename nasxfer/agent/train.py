@@ -208,13 +208,13 @@ class Agent:
         return agent
 
     def save_weights(self, path) -> Path:
-        """RLModule (Q-network) weights only, with metadata; see :mod:`.transfer`."""
+        """RLModule (Q-network) weights only, with metadata and checksum, written atomically; see :mod:`.transfer`."""
         from .transfer import save_weights
 
         return save_weights(self, path)
 
     def load_weights(self, path) -> None:
-        """Initialise from a weights checkpoint; refuses mismatched networks with a clear error."""
+        """Initialise from a verified weights checkpoint; a damaged or mismatched one is refused in one line."""
         from .transfer import load_weights
 
         load_weights(self, path)

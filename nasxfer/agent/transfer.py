@@ -2,9 +2,13 @@
 
 A weights checkpoint is a directory with ``weights.pt`` (the Q-network's
 ``state_dict``) and ``meta.json`` (encoding size, network sizes, task,
-benchmark, env steps trained, seed). Loading checks the metadata against the
-receiving agent *before* touching any tensor and refuses a mismatch with a
-message that says which field differs and what to do.
+benchmark, env steps trained, seed, the SHA-256 of ``weights.pt`` and the
+shape of each of its tensors), both written atomically. Reading verifies it
+before anything uses it: both files there, the checksum, a ``weights_only``
+torch load, the tensors meta.json lists; loading into an agent then checks the
+metadata against the receiving network and refuses a mismatch with a message
+that says which field differs and what to do. Every failure is one line naming
+the file and what is wrong with it.
 
 Transfer = a new agent for the target task whose RLModule (online and target
 Q-network) starts from the source's weights. The optimizer state, the replay
@@ -23,46 +27,114 @@ Regimes (``transfer(source, target_task, regime)``):
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 
 from ..errors import NasxferError, unknown
+from ..io import torch_bytes, write_bytes_atomic, write_json_atomic
 from .params import AgentParams
 
 REGIMES = ("zero-shot", "fine-tune", "retrain")
-FORMAT = "nasxfer-qnet-v1"
+# v2: meta.json carries the SHA-256 of weights.pt and the shape of every tensor in it
+FORMAT = "nasxfer-qnet-v2"
+NET_KEYS = ("encoding_dim", "embed_dim", "n_heads", "n_layers", "ff_dim", "head_hidden", "dueling")
+META_KEYS = ("format", *NET_KEYS, "task", "benchmark", "sha256", "tensors")
+RECREATE = ("re-create it: in a grid, delete the checkpoint folder and resume the grid (its source agent is "
+            "retrained), else save the agent again with Agent.save_weights")
 
 
 def _meta_of(agent) -> dict:
     net = agent._learner_module().qnet
-    return dict(format=FORMAT, **net.config, task=agent.params.task, benchmark=agent.params.benchmark,
+    return dict(**net.config, task=agent.params.task, benchmark=agent.params.benchmark,
                 env_steps=agent.env_steps, seed=agent.params.seed)
 
 
-def save_weights(agent, path) -> Path:
-    """Write ``weights.pt`` + ``meta.json`` of `agent`'s online Q-network to directory `path`."""
-    import torch
+def write_checkpoint(path, state_dict: dict, meta: dict) -> Path:
+    """Write a weights checkpoint atomically: ``weights.pt`` then ``meta.json`` with its checksum.
 
+    `meta` holds the network config (``NET_KEYS``), task, benchmark and anything else to keep;
+    the format, the SHA-256 of ``weights.pt`` and the tensor shapes are added here. A crash
+    between the two files leaves a ``meta.json`` whose checksum does not match: never trusted.
+    """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    torch.save(agent.get_weights(), path / "weights.pt")
-    (path / "meta.json").write_text(json.dumps(_meta_of(agent), indent=1))
+    data = torch_bytes(state_dict)
+    meta = {**meta, "format": FORMAT, "sha256": hashlib.sha256(data).hexdigest(),
+            "tensors": {k: list(v.shape) for k, v in state_dict.items()}}
+    write_bytes_atomic(data, path / "weights.pt")
+    write_json_atomic(meta, path / "meta.json")
     return path
 
 
+def save_weights(agent, path) -> Path:
+    """Write ``weights.pt`` + ``meta.json`` of `agent`'s online Q-network to directory `path`, atomically."""
+    return write_checkpoint(path, agent.get_weights(), _meta_of(agent))
+
+
+def _bad(file: Path, problem: str, fix: str = RECREATE) -> NasxferError:
+    return NasxferError(f"{file}: {problem}; {fix}")
+
+
+def read_meta(path) -> dict:
+    """The verified ``meta.json`` of a weights checkpoint directory."""
+    path = Path(path)
+    missing = [f for f in ("weights.pt", "meta.json") if not (path / f).is_file()]
+    if missing:
+        raise NasxferError(f"{path} is not a weights checkpoint (needs weights.pt and meta.json, "
+                           f"{' and '.join(missing)} missing): pass a directory written by Agent.save_weights")
+    f = path / "meta.json"
+    text = f.read_text(errors="replace")
+    if not text.strip():
+        raise _bad(f, "is empty (0 bytes)")
+    try:
+        meta = json.loads(text)
+    except ValueError as e:
+        raise _bad(f, f"is not valid JSON ({e.msg} at line {e.lineno}; truncated or overwritten?)") from None
+    if not isinstance(meta, dict):
+        raise _bad(f, f"holds a {type(meta).__name__}, not the checkpoint's metadata")
+    if meta.get("format") == "nasxfer-qnet-v1":
+        raise _bad(f, f"was written by an older nasxfer (format {meta.get('format')!r}) without a checksum, "
+                      f"so its weights cannot be verified")
+    if meta.get("format") != FORMAT:
+        raise _bad(f, f"has format {meta.get('format')!r}, expected {FORMAT!r} (not a nasxfer weights checkpoint, "
+                      f"or one from another nasxfer version)")
+    lacking = [k for k in META_KEYS if k not in meta]
+    if lacking:
+        raise _bad(f, f"lacks the key(s) {lacking}")
+    return meta
+
+
 def read_weights(path) -> tuple[dict, dict]:
-    """(state_dict, meta) of a weights checkpoint; a clear error if it is not one."""
+    """(state_dict, meta) of a weights checkpoint, verified: checksum, safe torch load, keys and shapes.
+
+    Any failure is one :class:`NasxferError` naming the file and what is wrong with it; torch's
+    own errors (and its advice to load unsafely) never reach the user.
+    """
     import torch
 
     path = Path(path)
-    if not (path / "weights.pt").is_file() or not (path / "meta.json").is_file():
-        raise NasxferError(f"{path} is not a weights checkpoint (needs weights.pt and meta.json): "
-                           f"pass a directory written by Agent.save_weights")
-    meta = json.loads((path / "meta.json").read_text())
-    if meta.get("format") != FORMAT:
-        raise NasxferError(f"{path}/meta.json has format {meta.get('format')!r}, expected {FORMAT!r}: "
-                           f"re-save the weights with this version of nasxfer")
-    return torch.load(path / "weights.pt", map_location="cpu", weights_only=True), meta
+    meta = read_meta(path)
+    f = path / "weights.pt"
+    data = f.read_bytes()
+    if not data:
+        raise _bad(f, "is empty (0 bytes)")
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise _bad(f, f"does not match the SHA-256 recorded in meta.json ({len(data)} bytes: truncated, "
+                      f"overwritten, or saved without its meta.json)")
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's message advises weights_only=False: never pass that on
+        raise _bad(f, f"is not a torch weights file that loads safely ({type(e).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise _bad(f, "does not hold a state dict of tensors")
+    shapes = {k: list(v.shape) for k, v in state.items()}
+    if shapes != meta["tensors"]:
+        lost = sorted(set(meta["tensors"]) - set(shapes))
+        extra = sorted(set(shapes) - set(meta["tensors"]))
+        moved = [k for k in shapes if k in meta["tensors"] and shapes[k] != meta["tensors"][k]]
+        raise _bad(f, f"does not match meta.json: missing {lost}, unexpected {extra}, other shape {moved}")
+    return state, meta
 
 
 def check_compatible(meta: dict, net_config: dict, where: str = "checkpoint") -> None:
@@ -81,6 +153,14 @@ def check_compatible(meta: dict, net_config: dict, where: str = "checkpoint") ->
                            f"with the source's network parameters")
 
 
+def _load_state(net, state: dict, path) -> None:
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:  # only if meta.json's network sizes lie about weights.pt
+        first = str(e).strip().splitlines()[0]
+        raise _bad(Path(path) / "weights.pt", f"does not fit the network meta.json describes ({first})") from None
+
+
 def load_qnetwork(path):
     """A weights checkpoint as a plain-torch :class:`QNetwork` in eval mode, and its metadata.
 
@@ -90,18 +170,18 @@ def load_qnetwork(path):
     from .qnetwork import QNetwork
 
     state, meta = read_weights(path)
-    net = QNetwork(**{k: meta[k] for k in ("encoding_dim", "embed_dim", "n_heads", "n_layers", "ff_dim",
-                                           "head_hidden", "dueling")})
-    net.load_state_dict(state)
+    net = QNetwork(**{k: meta[k] for k in NET_KEYS})
+    _load_state(net, state, path)
     return net.eval(), meta
 
 
 def load_weights(agent, path) -> None:
-    """Initialise `agent`'s online and target Q-networks from a weights checkpoint."""
+    """Initialise `agent`'s online and target Q-networks from a verified weights checkpoint."""
     state, meta = read_weights(path)
     check_compatible(meta, agent._learner_module().qnet.config, where=f"checkpoint {path}")
+    _load_state(agent._learner_module().qnet, state, path)  # fails before touching the target net or runners
     agent.set_weights(state)
-    agent.source = {k: meta.get(k) for k in ("task", "benchmark", "env_steps", "seed")} | {"path": str(path)}
+    agent.source = {k: meta.get(k) for k in ("task", "benchmark", "env_steps", "seed", "sha256")} | {"path": str(path)}
 
 
 def transfer(source, target_task: str, regime: str = "fine-tune", *, params: AgentParams | None = None,
