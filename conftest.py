@@ -15,3 +15,12 @@ os.environ.setdefault("NASXFER_DATA", str(SHARED_DATA))
 from nasxfer.notebook import PROFILE_ENV  # noqa: E402
 
 os.environ.setdefault(PROFILE_ENV, "ci")
+
+
+def pytest_collection_modifyitems(items):
+    # every notebook cell nbval runs belongs to a kernel session: slow (see the `slow` marker)
+    import pytest
+
+    for item in items:
+        if type(item).__name__ == "IPyNbCell":
+            item.add_marker(pytest.mark.slow)

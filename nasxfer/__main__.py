@@ -46,10 +46,12 @@ def random_rollouts(env: NASEnv, episodes: int, seed: int) -> pd.DataFrame:
 def report(args) -> None:
     from pathlib import Path
 
+    from .profiles import resolve
     from .report import build_report
 
     run = Path(args.run)
-    run_dir = run if run.is_dir() or len(run.parts) > 1 else Path("outputs") / run
+    # a run name is a folder of the repository's outputs/, wherever the command runs
+    run_dir = run if run.is_dir() or len(run.parts) > 1 else resolve(Path("outputs") / run)
     index = build_report(run_dir, notebooks=args.notebooks, out_dir=args.out)
     print(f"report: {index}")
 

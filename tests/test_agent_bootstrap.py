@@ -10,6 +10,8 @@ import torch
 
 from nasxfer.env import NASEnv
 
+pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
+
 
 def test_env_truncates_at_time_limit_and_terminates_on_stop(bench):
     env = NASEnv("class_object", bench, max_steps=3)

@@ -8,6 +8,8 @@ import pytest
 
 from nasxfer.agent.params import AgentParams
 
+pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
+
 STEPS = int(os.environ.get("NASXFER_LEARN_STEPS", 8000))
 # RLlib's sampling across processes is not bit-reproducible, and a DQN's last snapshot can sit
 # in a dip (one run of seed 1 ended at 41 top-1, others near 49): three seeds keep one dip from

@@ -13,6 +13,8 @@ from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
 from nasxfer.search_efficiency import checkpoint_trials
 
+pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
+
 PARAMS = AgentParams.preset("ci")
 
 

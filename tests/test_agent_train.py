@@ -9,6 +9,8 @@ import torch
 from nasxfer.agent.params import AgentParams
 from nasxfer.errors import NasxferError
 
+pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
+
 
 @pytest.fixture(scope="module")
 def params(data_dir):

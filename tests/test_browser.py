@@ -46,11 +46,11 @@ def find_chromium() -> str | None:
 
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     CHROMIUM is None,
     reason="no Chromium found (looked for $CHROMIUM, chromium, chromium-browser, google-chrome): "
     "scripts/setup.sh installs Debian's chromium when run as root with apt-get; else install it and rerun",
-)
+)]
 
 # Counts what a page has drawn. In SVG: the elements of Vega's data marks (class role-mark; axes,
 # legends and titles have other roles). In a canvas or an image: "colour" pixels, whose channels

@@ -20,6 +20,8 @@ from nasxfer.experiments import assemble
 from nasxfer.notebook import PROFILE_ENV, open_run
 from nasxfer.stats import rq3_finding
 
+pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 TAMPERED = "TAMPERED 999.999"

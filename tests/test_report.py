@@ -15,6 +15,8 @@ from nasxfer.errors import NasxferError
 from nasxfer.figures import VEGA_MIME, VENDOR_FILE, offline_mimebundle
 from nasxfer.report import build_report
 
+pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
+
 LAPTOP = Path(__file__).resolve().parents[1] / "outputs" / "laptop"
 
 

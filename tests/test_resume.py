@@ -31,6 +31,8 @@ from nasxfer.agent.transfer import read_weights
 from nasxfer.errors import NasxferError
 from nasxfer.runlock import RunLock, holder
 
+pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"seeds": [0], "train_steps": 200, "finetune_steps": 100, "eval_every": 100, "eval_episodes": 10}
 S_CO, S_SS = "seed0-scratch-class_object", "seed0-scratch-segmentsemantic"
