@@ -350,7 +350,8 @@ def equal_information(results: pd.DataFrame, bench: Benchmark, searcher: str = "
       the one baseline known at every budget.
 
     Verdicts compare 95% t-intervals (``tie`` when they overlap); random search's expectation
-    is exact, so the scratch verdict compares the agent's interval with a point.
+    is exact, so the scratch verdict compares the agent's interval with a point. A task that
+    lacks scratch or zero-shot rows (agents not all trained) has no row.
     """
     need = {SCRATCH_NAME, ZERO_SHOT_NAME, searcher} - set(results["searcher"])
     if need:
@@ -361,6 +362,8 @@ def equal_information(results: pd.DataFrame, bench: Benchmark, searcher: str = "
     at = summary[summary["budget"] == budget].set_index(["task", "searcher"])
     rows = []
     for task in dict.fromkeys(results["task"]):
+        if not all((task, n) in at.index for n in (searcher, ZERO_SHOT_NAME, SCRATCH_NAME)):
+            continue  # a partial set of agents (add_agents(allow_missing=True)): no row rather than a guess
         s, z, a = (at.loc[(task, n)] for n in (searcher, ZERO_SHOT_NAME, SCRATCH_NAME))
         x = int(min(round(a["queries"]), bench.space.size))
         rand = float(random_search_expected(bench, task, (x,))["expected_best_test"].iloc[0])
@@ -373,6 +376,8 @@ def equal_information(results: pd.DataFrame, bench: Benchmark, searcher: str = "
             "scratch_queries": float(a["queries"]), "random_at_scratch_queries": rand,
             "scratch_vs_random": _verdict(a["ci_low"], a["ci_high"], rand, rand),
         })
+    if not rows:
+        raise NasxferError("no task has scratch agents, zero-shot agents and the searcher at that budget")
     return pd.DataFrame(rows)
 
 
