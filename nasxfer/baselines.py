@@ -2,9 +2,11 @@
 :class:`~nasxfer.oracle.QueryOracle`.
 
 A searcher is ``searcher(oracle, rng, **hparams)``: a loop that queries cells
-until the oracle raises :class:`~nasxfer.oracle.BudgetExhausted`. None of them
-looks at the budget, so one run to the largest budget is an anytime curve (see
-:func:`run_search`). All randomness comes from the ``rng`` passed in.
+until the oracle raises :class:`~nasxfer.oracle.BudgetExhausted`. Random, local
+search and REINFORCE never look at the budget, so one run to the largest budget
+is an anytime curve (see :func:`run_search`). Regularized evolution is configured
+for its budget (:func:`evolution_config`), so it runs once per budget
+(:data:`BUDGET_AWARE`). All randomness comes from the ``rng`` passed in.
 
 * :func:`random_search` -- uniform without replacement.
 * :func:`local_search` -- best-improvement hill climbing over the one-edit
@@ -61,18 +63,42 @@ def mutate(space, cell: int, rng: np.random.Generator) -> int:
     return int(rng.choice(space.neighbour_table[cell]))
 
 
+def evolution_config(budget: int) -> dict:
+    """Regularized evolution's population and tournament for a budget of `budget` queries.
+
+    ``population = clip(round(budget / 5), 10, 100)``, ``sample = max(3, population // 4)``.
+    Why: the first `population` queries are random search, so a population of 100 (Real et
+    al.'s at tens of thousands of models) leaves nothing evolved below 100 queries; a fifth of
+    the budget leaves four fifths to evolve. The rule meets both reference points:
+    NAS-Bench-201's 10 / 3 for budgets up to 50-ish, Real et al.'s 100 / 25 from 500 queries on.
+    The tournament is a quarter of the population, as in Real et al. (25 of 100), and at least
+    NAS-Bench-201's 3. At budget 10 the population is the whole budget: evolution is random
+    search there, and no population can change that.
+    """
+    population = int(np.clip(round(budget / 5), 10, 100))
+    return {"population_size": population, "sample_size": max(3, population // 4)}
+
+
+EVOLUTION_RULE = "population_size = clip(round(budget / 5), 10, 100), sample_size = max(3, population_size // 4)"
+
+
 def regularized_evolution(
     oracle: QueryOracle,
     rng: np.random.Generator,
-    population_size: int = 100,
-    sample_size: int = 8,
+    population_size: int | None = None,
+    sample_size: int | None = None,
 ) -> None:
     """Aging evolution: tournament of `sample_size`, mutate the winner, drop the oldest.
 
     The first `population_size` members are uniform random cells. A child that
     was already queried costs nothing but still joins the population, as in the
     original algorithm, where the population is a queue of evaluations.
+    Unset sizes follow :func:`evolution_config` of the oracle's budget: the one
+    searcher here that reads its budget, so its runs are not anytime curves.
     """
+    rule = evolution_config(oracle.budget)
+    population_size = rule["population_size"] if population_size is None else population_size
+    sample_size = rule["sample_size"] if sample_size is None else sample_size
     space = oracle.space
     population: deque[tuple[int, float]] = deque()
     while len(population) < population_size:
@@ -151,6 +177,8 @@ SEARCHERS = {
     "evolution": regularized_evolution,
     "reinforce": reinforce,
 }
+# searchers configured from their budget: one run per budget, read only at that budget
+BUDGET_AWARE = frozenset({"evolution"})
 
 
 def get_searcher(name: str):
@@ -163,7 +191,8 @@ def run_search(searcher, bench: Benchmark, task: str, budget: int, seed: int, **
     """Run `searcher` (a name from SEARCHERS or a function) until `budget` unique cells were queried.
 
     Returns the spent oracle: ``oracle.best_at(b)`` is the result at any budget
-    ``b <= budget``, because searchers never look at their budget.
+    ``b <= budget`` for a searcher that never looks at its budget; for one in
+    :data:`BUDGET_AWARE` only ``best_at(budget)`` is the searcher configured for it.
     """
     fn = get_searcher(searcher) if isinstance(searcher, str) else searcher
     oracle = QueryOracle(bench, task, budget)

@@ -44,6 +44,21 @@ class NASEnv(gym.Env):
 
     ``reset(options={"start_cell": cell})`` starts from a given cell (index, op
     tuple or string); otherwise the start cell is uniform at random.
+
+    Queries: ``queried`` is the set of cells whose validation metric this env has
+    read over its whole life (never cleared by ``reset``): every start cell and
+    every cell moved to. Neighbours shown only as encodings are not read, and the
+    stop action reads nothing new. It is what a learning searcher has seen of the
+    task (see ``Agent.train``'s ``target_queries``).
+
+    The action mask: every cell of both spaces (a product of 6 edges x ``n_ops``
+    ops, no invalid cells) has exactly ``N_EDGES * (n_ops - 1)`` one-edit
+    neighbours (18 on TransNAS-Bench-101, 24 on NAS-Bench-201), and
+    ``n_slots = 1 + min(max_neighbours, that)``: with ``max_neighbours`` below it
+    the env samples exactly ``max_neighbours`` of them, otherwise it shows all.
+    Either way slot 0 plus the candidates fill all ``n_slots``, so a padding slot
+    (mask 0) never occurs in these spaces; the mask exists for a space whose
+    cells have fewer neighbours than its widest cell (one with invalid cells).
     """
 
     metadata = {"render_modes": []}
@@ -84,6 +99,7 @@ class NASEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(self.n_slots)
         self._cell = 0
         self._mask = np.zeros(self.n_slots, np.int8)
+        self.queried: set[int] = set()  # cells whose validation metric was read, over the env's life
 
     # ---- gymnasium API ------------------------------------------------------------------
     def reset(self, *, seed=None, options=None):
@@ -93,6 +109,7 @@ class NASEnv(gym.Env):
         self._t = 0
         self._best = self._cell
         self._visited = {self._cell}
+        self.queried.add(self._cell)
         return self._observe(), self._info()
 
     def step(self, action):
@@ -107,6 +124,7 @@ class NASEnv(gym.Env):
         reward = 0.0
         if not terminated:
             new = int(self._candidates[action])
+            self.queried.add(new)
             reward = float(self.rewards[new] - self.rewards[self._cell])
             self._cell = new
             self._visited.add(new)

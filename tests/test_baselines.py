@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from nasxfer.baselines import SEARCHERS, local_search, mutate, run_search
+from nasxfer.baselines import BUDGET_AWARE, SEARCHERS, evolution_config, local_search, mutate, run_search
 from nasxfer.errors import NasxferError, UnknownNameError
 from nasxfer.oracle import BudgetExhausted, QueryOracle
 
@@ -85,7 +86,7 @@ def test_searchers_work_on_nas_bench_201(nb201, name):
 
 
 def test_anytime_reading_equals_a_run_with_the_smaller_budget(bench):
-    for name in SEARCHERS:
+    for name in set(SEARCHERS) - BUDGET_AWARE:
         long, short = run_search(name, bench, TASK, 200, 11), run_search(name, bench, TASK, 25, 11)
         assert long.cells[:25] == short.cells
         assert long.best_at(25) == short.best_at(25)
@@ -127,6 +128,28 @@ def test_regularized_evolution_beats_random_search_at_200(bench):
     best = {n: np.mean([run_search(n, bench, TASK, 200, s).best_at(200)[1] for s in seeds])
             for n in ("random", "evolution")}
     assert best["evolution"] > best["random"]
+
+
+@pytest.mark.parametrize("budget, population, sample", [
+    (10, 10, 3), (25, 10, 3), (50, 10, 3),  # NAS-Bench-201's 10 / 3
+    (100, 20, 5), (200, 40, 10), (500, 100, 25), (20_000, 100, 25),  # up to Real et al.'s 100 / 25
+])
+def test_evolution_is_configured_for_its_budget(bench, budget, population, sample):
+    assert evolution_config(budget) == {"population_size": population, "sample_size": sample}
+    if budget <= bench.space.size:  # the searcher picks the rule up from its oracle's budget
+        explicit = run_search("evolution", bench, TASK, budget, 5, population_size=population, sample_size=sample)
+        assert run_search("evolution", bench, TASK, budget, 5).cells == explicit.cells
+
+
+def test_evolution_beats_random_search_at_50_queries(bench):
+    # autoencoder: at 50 queries a population of 10 has 40 evolved children, and the SSIM
+    # landscape rewards one-edit steps from good cells (t ~ 9 over 300 seeds). With the old
+    # population of 100, evolution at 50 queries is still random sampling, and this fails.
+    seeds = range(200)
+    best = {n: np.array([run_search(n, bench, "autoencoder", 50, s).best_at(50)[2] for s in seeds])
+            for n in ("random", "evolution")}
+    t = stats.ttest_ind(best["evolution"], best["random"], equal_var=False, alternative="greater")
+    assert t.pvalue < 1e-3, (best["evolution"].mean(), best["random"].mean(), t)
 
 
 @pytest.mark.parametrize("pq", [0, 10])

@@ -28,6 +28,17 @@ from .params import AgentParams
 MODULE_ID = "default_policy"
 
 
+def _runner_queried(runner) -> np.ndarray:
+    """The cells every NASEnv of one env runner has read (runs inside the runner's process)."""
+    env = getattr(runner, "env", None)  # SingleAgentEnvRunner: a gymnasium vector env, or None (local runner)
+    if env is None:
+        return np.zeros(0, np.int64)
+    cells = set()
+    for e in getattr(env.unwrapped, "envs", ()):  # SyncVectorEnv's sub-envs, each wrapped by gym.make
+        cells.update(getattr(e.unwrapped, "queried", ()))
+    return np.fromiter(cells, np.int64, len(cells))
+
+
 class Agent:
     """An Ape-X DQN agent on one NASEnv task.
 
@@ -54,6 +65,7 @@ class Agent:
         self.curve = pd.DataFrame()
         self._train_s = 0.0
         self._t0 = time.perf_counter()
+        self._queried: set[int] = set()  # target cells the training envs read (see target_queries)
         self.source: dict | None = None  # set by transfer: where the initial weights came from
 
     # ---- counters -------------------------------------------------------------------------
@@ -62,6 +74,21 @@ class Agent:
         from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
         return int(self.algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
+
+    @property
+    def target_queries(self) -> int:
+        """Unique cells of the training task whose validation metric the training envs read so far.
+
+        Gathered from the live env instances of RLlib's env runners (each ``NASEnv`` keeps a
+        lifetime set, see ``NASEnv.queried``) and unioned here. Greedy evaluation (``evaluate``)
+        is not counted: it runs its own envs in this process and the learner never trains on
+        them; it reads test metrics and, for the reported ``best_valid``, validation metrics of
+        cells it visits, purely to report. A runner recreated after a crash would lose its envs'
+        sets, but their cells stay counted here from earlier reads.
+        """
+        for cells in self.algo.env_runner_group.foreach_env_runner(_runner_queried, local_env_runner=True):
+            self._queried.update(cells.tolist())
+        return len(self._queried)
 
     @property
     def updates(self) -> int:
@@ -99,7 +126,9 @@ class Agent:
 
         Evaluates greedily every `eval_every` env steps (default ``params.eval_every``; 0 = only
         before and after) and returns the whole training curve so far: one row per evaluation with
-        ``env_steps, updates, train_s, wall_s`` and the evaluation means (see ``evaluate``).
+        ``env_steps, updates, target_queries`` (cumulative unique cells of this task the training
+        envs read, see :attr:`target_queries`), ``train_s, wall_s`` and the evaluation means (see
+        ``evaluate``).
         With `target_score`, stops at the first evaluation whose mean final test metric reaches it.
         """
         p = self.params
@@ -152,8 +181,8 @@ class Agent:
         return int(self.algo.config.train_batch_size_per_learner)
 
     def _record(self) -> dict:
-        row = dict(env_steps=self.env_steps, updates=self.updates, train_s=self._train_s,
-                   wall_s=time.perf_counter() - self._t0)
+        row = dict(env_steps=self.env_steps, updates=self.updates, target_queries=self.target_queries,
+                   train_s=self._train_s, wall_s=time.perf_counter() - self._t0)
         row.update(self.evaluate())
         self.curve = pd.concat([self.curve, pd.DataFrame([row])], ignore_index=True)
         return row
