@@ -114,6 +114,8 @@ class NASEnv(gym.Env):
 
     def step(self, action):
         action = int(action)
+        if not hasattr(self, "_t"):
+            raise NasxferError("step() before reset(): call env.reset(seed=...) to start an episode first")
         if not (0 <= action < self.n_slots and self._mask[action]):
             raise NasxferError(
                 f"action {action} is not a valid candidate slot (mask {self._mask.tolist()}): "

@@ -330,13 +330,13 @@ def regimes_chart(matrices: pd.DataFrame) -> alt.FacetChart:
     )
 
 
-def training_curves_chart(bands: pd.DataFrame, x: str = "env_steps", title: str = "") -> alt.FacetChart:
+def training_curves_chart(bands: pd.DataFrame, x: str = "env_steps", title: str = "", window: int = 16) -> alt.FacetChart:
     """Fig. 8/9: smoothed training curves per target, one line per source (scratch = the target itself)."""
     df = bands.assign(run=np.where(bands.source == bands.target, "scratch", "transferred"))
     xt = {"env_steps": "target env steps", "train_s": "target training time (s)"}[x]
     # colour = the source task (scratch: the target itself), the same colour as in every other figure
     base = alt.Chart(df).encode(x=alt.X(f"{x}:Q", title=xt), color=task_colour(df["source"], "source", "source (scratch: the target)", legend=alt.Legend(symbolOpacity=1)))
-    band = base.mark_area(opacity=0.15).encode(y=alt.Y("ci_low:Q", scale=alt.Scale(zero=False), title="final test metric (MA 16)"), y2="ci_high:Q")
+    band = base.mark_area(opacity=0.15).encode(y=alt.Y("ci_low:Q", scale=alt.Scale(zero=False), title=f"final test metric (moving average of {window} evaluations)"), y2="ci_high:Q")
     line = base.mark_line().encode(
         y="mean:Q",
         strokeDash=alt.StrokeDash("run:N", title="agent", sort=["scratch", "transferred"], scale=alt.Scale(range=[[1, 0], [4, 2]])),

@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import NasxferError
-from .experiments import GridConfig, grid_config, load_params
+from .experiments import GridConfig
+from .profiles import grid_config, load_params
 
 CHECKPOINTS = "checkpoints"
 PARTS = "parts"

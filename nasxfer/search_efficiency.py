@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ from tqdm import tqdm
 from .baselines import BUDGET_AWARE, EVOLUTION_RULE, SEARCHERS, evolution_config, get_searcher, run_search
 from .benchmark import PAPER_TASKS, Benchmark, load_benchmark
 from .errors import NasxferError
+from .io import write_atomic, write_json_atomic
 from .oracle import QueryOracle, check_budget
 
 BUDGETS = (10, 25, 50, 100, 200)
@@ -403,31 +402,14 @@ def headline(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
 # ---- results on disk -----------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same folder then rename, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; results are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_results(results: pd.DataFrame, results_dir, config: dict | None = None) -> Path:
     """Write ``results.parquet`` and ``config.json`` (with the package version) into `results_dir`."""
     from . import __version__
 
     out = Path(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
     config = {"nasxfer_version": __version__, **(config or {})}
-    _atomic_write(out / RESULTS_FILE, lambda p: results.to_parquet(p, index=False, compression="zstd"))
-    _atomic_write(out / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(config, indent=2, default=str) + "\n"))
+    write_atomic(results, out / RESULTS_FILE)
+    write_json_atomic(config, out / CONFIG_FILE)
     return out
 
 

@@ -1,6 +1,5 @@
 """Trained agents in the search-efficiency comparison: checkpoints -> greedy policy -> query-budget rows."""
 
-import json
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import torch
 
 from nasxfer.agent.params import AgentParams
 from nasxfer.agent.qnetwork import QNetwork
-from nasxfer.agent.transfer import FORMAT, load_qnetwork
+from nasxfer.agent.transfer import load_qnetwork, write_checkpoint
 from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
 from nasxfer.search_efficiency import checkpoint_trials
@@ -23,10 +22,7 @@ def _checkpoint(path, bench, task, seed):
     enc = NASEnv(task, bench, max_steps=PARAMS.max_steps).observation_space["candidates"].shape[-1]
     torch.manual_seed(seed)
     net = QNetwork(enc, **PARAMS.network_config())
-    path.mkdir(parents=True)
-    torch.save(net.state_dict(), path / "weights.pt")
-    (path / "meta.json").write_text(json.dumps(dict(format=FORMAT, **net.config, task=task, benchmark=bench.name,
-                                                    env_steps=0, seed=seed)))
+    write_checkpoint(path, net.state_dict(), dict(**net.config, task=task, benchmark=bench.name, env_steps=0, seed=seed))
     return path, net
 
 

@@ -123,3 +123,9 @@ def test_invalid_action_and_config_are_refused(bench, nb201):
         NASEnv("class_object", bench, max_steps=0)
     with pytest.raises(NasxferError, match="unknown task of transnas-bench-101 'cifar10'"):
         NASEnv("cifar10", bench)
+
+
+def test_step_before_reset_says_to_reset(bench):
+    env = NASEnv("class_object", bench)
+    with pytest.raises(NasxferError, match=r"step\(\) before reset\(\)"):
+        env.step(0)

@@ -35,11 +35,12 @@ from pathlib import Path
 from ..errors import NasxferError, unknown
 from ..io import torch_bytes, write_bytes_atomic, write_json_atomic
 from .params import AgentParams
+from .qnetwork import NETWORK_KEYS
 
 REGIMES = ("zero-shot", "fine-tune", "retrain")
 # v2: meta.json carries the SHA-256 of weights.pt and the shape of every tensor in it
 FORMAT = "nasxfer-qnet-v2"
-NET_KEYS = ("encoding_dim", "embed_dim", "n_heads", "n_layers", "ff_dim", "head_hidden", "dueling")
+NET_KEYS = ("encoding_dim", *NETWORK_KEYS)
 META_KEYS = ("format", *NET_KEYS, "task", "benchmark", "sha256", "tensors")
 RECREATE = ("re-create it: in a grid, delete the checkpoint folder and resume the grid (its source agent is "
             "retrained), else save the agent again with Agent.save_weights")
@@ -95,7 +96,9 @@ def read_meta(path) -> dict:
         raise _bad(f, f"holds a {type(meta).__name__}, not the checkpoint's metadata")
     if meta.get("format") == "nasxfer-qnet-v1":
         raise _bad(f, f"was written by an older nasxfer (format {meta.get('format')!r}) without a checksum, "
-                      f"so its weights cannot be verified")
+                      f"so its weights cannot be verified",
+                   f"if you trust the folder, convert it with nasxfer.agent.transfer.upgrade_checkpoint({str(path)!r}); "
+                   f"else {RECREATE}")
     if meta.get("format") != FORMAT:
         raise _bad(f, f"has format {meta.get('format')!r}, expected {FORMAT!r} (not a nasxfer weights checkpoint, "
                       f"or one from another nasxfer version)")
@@ -103,6 +106,29 @@ def read_meta(path) -> dict:
     if lacking:
         raise _bad(f, f"lacks the key(s) {lacking}")
     return meta
+
+
+def upgrade_checkpoint(path) -> Path:
+    """Rewrite a v1 checkpoint (no checksum) in the current format, after loading it safely.
+
+    v1 checkpoints carry no checksum, so this vouches only for what it can check: the file
+    loads with ``weights_only=True`` and builds the network its ``meta.json`` describes.
+    """
+    import torch
+
+    from .qnetwork import QNetwork
+
+    path = Path(path)
+    f = path / "meta.json"
+    meta = json.loads(f.read_text())
+    if meta.get("format") != "nasxfer-qnet-v1":
+        raise _bad(f, f"has format {meta.get('format')!r}, not the v1 format this converts", "nothing to convert")
+    try:
+        state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        QNetwork(**{k: meta[k] for k in NET_KEYS}).load_state_dict(state)
+    except Exception as e:  # noqa: BLE001 - one line naming the file, never torch's advice
+        raise _bad(path / "weights.pt", f"does not load as the network meta.json describes ({type(e).__name__})") from None
+    return write_checkpoint(path, state, {k: v for k, v in meta.items() if k != "format"})
 
 
 def read_weights(path) -> tuple[dict, dict]:
