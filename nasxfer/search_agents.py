@@ -12,16 +12,24 @@ The run is resumable: an agent whose weights and curve exist is skipped.
 Their weights serve twice: on their own task (a *scratch* searcher, which has already
 queried ``training_queries`` target cells before its search starts) and zero-shot on
 every other task (a *transferred* searcher, which has seen no target cell).
+
+As searchers they run greedily (:func:`agent_search`, :func:`checkpoint_trials`) and give
+the rows of :func:`nasxfer.comparison.run_comparison`; ``python -m nasxfer.search_efficiency
+DIR --add-agents AGENTS_DIR`` adds them to a saved comparison.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
+from .comparison import AGENT_NAME, BASE_SEED, BUDGETS, COLUMNS, DEFAULT_TRIALS, check_budgets, check_trials, trial_rows
 from .errors import NasxferError
 from .experiments import GridConfig
+from .oracle import QueryOracle
 from .profiles import grid_config, load_params
 
 CHECKPOINTS = "checkpoints"
@@ -113,6 +121,112 @@ def agents_table(agents_dir, params_file=None, allow_missing: bool = False) -> p
     out = last[["task", "seed", "env_steps", "updates", "target_queries", "final_test", "final_rank_pct",
                 "n_unique", "train_s"]].rename(columns={"target_queries": "training_queries"})
     return out.sort_values(["task", "seed"], ignore_index=True)
+
+
+# ---- the agents as searchers ---------------------------------------------------------------
+
+
+def agent_search(env, policy, budget: int, seed: int, max_episodes: int | None = None) -> QueryOracle:
+    """Run a greedy `policy(obs) -> action` in `env` until it has moved to `budget` unique cells.
+
+    The agent ranks neighbours with its own model, so the benchmark is read only
+    for rewards: the cells it starts on and moves to are its queries, counted
+    once each by the returned oracle. Episodes restart from start cells drawn
+    with ``np.random.default_rng(seed)``; the env's own rng (neighbour sampling,
+    graph offsets) is seeded with `seed` on the first reset.
+    """
+    oracle = QueryOracle(env.bench, env.task_name, budget)
+    rng = np.random.default_rng(seed)
+    max_episodes = 100 * oracle.budget if max_episodes is None else max_episodes
+    env_seed = int(seed)
+    for _ in range(max_episodes):
+        obs, info = env.reset(seed=env_seed, options={"start_cell": int(rng.integers(env.space.size))})
+        env_seed = None  # seed once; later resets continue the env's stream
+        oracle.query(info["cell"])
+        if oracle.done:
+            return oracle
+        terminated = truncated = False
+        while not (terminated or truncated):
+            obs, _, terminated, truncated, info = env.step(policy(obs))
+            oracle.query(info["cell"])
+            if oracle.done:
+                return oracle
+    raise NasxferError(
+        f"the policy reached only {oracle.n_unique} of {budget} unique cells in {max_episodes} episodes: "
+        f"it keeps revisiting cells; pass a larger max_episodes or a smaller budget"
+    )
+
+
+def agent_trials(
+    env, policy, name: str = "agent", budgets=BUDGETS, trials: int = DEFAULT_TRIALS, base_seed: int = BASE_SEED,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The rows of :func:`run_comparison` for one agent on its env's task (seeds as there)."""
+    seeds = base_seed + np.arange(check_trials(trials))
+    return pd.DataFrame(_agent_rows(env, policy, name, seeds, budgets, progress), columns=COLUMNS)
+
+
+def _agent_rows(env, policy, name: str, seeds, budgets, progress: bool, desc: str | None = None, source: str = "",
+                prior_queries: int = 0) -> list[dict]:
+    budgets = check_budgets(budgets, env.space.size)
+    rows = []
+    for seed in tqdm(seeds, desc=desc or name, disable=not progress):
+        oracle = agent_search(env, policy, budgets[-1], int(seed))
+        rows += trial_rows(oracle, env.bench, name, int(seed), budgets, source=source, prior_queries=prior_queries)
+    return rows
+
+
+def greedy_policy(net):
+    """``policy(obs) -> action`` of a :class:`~nasxfer.agent.QNetwork`: the best-scored valid slot."""
+    import torch
+
+    def policy(obs):
+        with torch.no_grad():
+            q = net(torch.from_numpy(obs["candidates"][None]), torch.from_numpy(obs["action_mask"][None]))
+        return int(q.argmax())
+
+    return policy
+
+
+def checkpoint_trials(
+    paths, params, name: str = AGENT_NAME, budgets=BUDGETS, trials: int = DEFAULT_TRIALS,
+    base_seed: int = BASE_SEED, bench=None, progress: bool = True, task: str | None = None,
+    prior_queries=None,
+) -> pd.DataFrame:
+    """:func:`agent_trials` for trained agents of one task, loaded from weights checkpoints.
+
+    `paths` are checkpoints of agents trained on the same task (one per training seed); trial
+    ``t`` uses agent ``t % len(paths)``, so the spread over trials includes the spread over
+    training seeds. `params` (:class:`~nasxfer.agent.AgentParams`) give the env the agents were
+    trained in (time limit, neighbour cap, padding, shaping); trial seeds are as for the baselines.
+    `task` searches another task than the one trained on (zero-shot; default: the same task);
+    `prior_queries` (one per path) are the cells of the searched task each agent read before
+    its search (its training queries when it trained there), recorded in ``prior_queries``
+    and added to ``queries``. Rows carry the training task as ``source``.
+    """
+    from .agent.evaluate import env_kwargs
+    from .agent.transfer import load_qnetwork
+    from .env import NASEnv
+
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise NasxferError("checkpoint_trials needs at least one weights checkpoint")
+    prior_queries = [0] * len(paths) if prior_queries is None else [int(q) for q in prior_queries]
+    if len(prior_queries) != len(paths):
+        raise NasxferError(f"prior_queries has {len(prior_queries)} entries for {len(paths)} checkpoints: give one per path")
+    nets = [load_qnetwork(p) for p in paths]
+    tasks = {meta["task"] for _, meta in nets}
+    if len(tasks) != 1:
+        raise NasxferError(f"checkpoints of different tasks {sorted(tasks)}: compare one task at a time")
+    source = tasks.pop()
+    bench, cfg = env_kwargs(params, bench, task or source)
+    task = cfg["task"]
+    seeds = base_seed + np.arange(check_trials(trials))
+    parts = []
+    for k, (net, _) in enumerate(nets):
+        parts += _agent_rows(NASEnv(**cfg), greedy_policy(net), name, seeds[k :: len(nets)], budgets, progress,
+                             desc=f"{name} {source}->{task} #{k}", source=source, prior_queries=prior_queries[k])
+    return pd.DataFrame(parts, columns=COLUMNS).sort_values(["seed", "budget"], ignore_index=True)
 
 
 def main(argv=None) -> None:

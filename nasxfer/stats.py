@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .benchmark import Benchmark
+from .comparison import SCRATCH_NAME, ZERO_SHOT_NAME, check_budgets
 from .errors import NasxferError
 from .experiments import Unit
 from .shaping import RewardShaper
@@ -71,12 +73,22 @@ def mean_ci(values, confidence: float = CONFIDENCE, seed: int = 0, n_resamples: 
     return out
 
 
-def summarise(df: pd.DataFrame, by, value: str, seed: int = 0) -> pd.DataFrame:
-    """Group `df` by `by` and give n, mean, std, ci_low, ci_high of `value` per group."""
+def summarise(df: pd.DataFrame, by, value: str, seed: int = 0, carry=()) -> pd.DataFrame:
+    """Group `df` by `by` and give n, mean, std, ci_low, ci_high of `value` per group.
+
+    `carry` names further columns whose per-group mean is kept beside the key (e.g. the
+    search comparison's ``queries``, the x at which a searcher is compared)."""
+    by = [by] if isinstance(by, str) else list(by)
+    carry = [carry] if isinstance(carry, str) else list(carry)
+    missing = [c for c in [*by, value, *carry] if c not in df.columns]
+    if missing:
+        raise NasxferError(f"the table lacks columns {missing}: pass a results table that has them "
+                           f"(e.g. from run_comparison or load_comparison)")
     rows = []
     for key, g in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip([by] if isinstance(by, str) else by, key)), **mean_ci(g[value], seed=seed)})
+        means = {c: float(g[c].mean()) for c in carry}
+        rows.append({**dict(zip(by, key)), **means, **mean_ci(g[value], seed=seed)})
     return pd.DataFrame(rows)
 
 
@@ -168,7 +180,7 @@ class Coverage:
         return "; ".join(f"seed {s}: all {per_seed[s]} runs" if len(names) == per_seed[s] else ", ".join(names)
                          for s, names in by_seed.items())
 
-    def require(self, allow_partial: bool = False) -> "Coverage":
+    def require(self, allow_partial: bool = False) -> Coverage:
         """Refuse an incomplete grid in one line naming what is missing, unless `allow_partial`."""
         if not isinstance(allow_partial, bool):
             raise NasxferError(f"allow_partial must be True or False, got {allow_partial!r}")
@@ -391,3 +403,116 @@ def pair_savings(cp: pd.DataFrame) -> pd.DataFrame:
     return cp.groupby(["source", "target"], sort=False).agg(
         scratch_x=("scratch_x", "mean"), reached=("crossover", lambda c: c.notna().mean()), saving_mean=("saving", "mean")
     ).reset_index()
+
+
+# ---- the search comparison (nasxfer.comparison) --------------------------------------------
+
+SEARCH_KEYS = ["task", "searcher", "budget"]
+
+
+def search_summary(results: pd.DataFrame, value: str = "best_test", seed: int = 0) -> pd.DataFrame:
+    """:func:`summarise` of a search comparison over trials, per task, searcher and budget.
+
+    ``queries`` is the mean number of target cells read (search budget plus prior queries:
+    the x at which a searcher is compared, see :mod:`nasxfer.comparison`)."""
+    return summarise(results, SEARCH_KEYS, value, seed=seed, carry=("queries",)).sort_values(
+        SEARCH_KEYS, ignore_index=True)
+
+
+def random_search_expected(bench: Benchmark, task: str, budgets) -> pd.DataFrame:
+    """Random search's *expected* best-by-validation test metric at any budget, exactly.
+
+    Among `b` distinct cells drawn uniformly from `N`, the best by validation is the cell of
+    validation rank ``j`` (0 = best) with probability ``C(N-1-j, b-1) / C(N, b)``; a tie in
+    validation is broken by query order, i.e. uniformly within the tie, so a tied group counts
+    with its mean test metric. This reaches budgets no simulation here runs (up to the whole
+    space), which is where a scratch agent's training queries put it.
+    """
+    from scipy.special import gammaln
+
+    table = bench.task(task)
+    n = bench.space.size
+    budgets = check_budgets(budgets, n)
+    order = np.argsort(-table.valid, kind="stable")
+    valid, test = table.valid[order], table.test[order]
+    groups = np.concatenate([[0], np.cumsum(valid[1:] != valid[:-1])])  # tie group of each rank
+    group_test = np.bincount(groups, test) / np.bincount(groups)
+    j = np.arange(n)
+
+    def log_comb(a, k):
+        return gammaln(a + 1) - gammaln(k + 1) - gammaln(a - k + 1)
+
+    rows = []
+    for b in budgets:
+        ok = n - 1 - j >= b - 1
+        p = np.zeros(n)
+        p[ok] = np.exp(log_comb(n - 1 - j[ok], b - 1) - log_comb(n, b))
+        rows.append({"task": task, "budget": int(b), "expected_best_test": float(p @ group_test[groups])})
+    return pd.DataFrame(rows)
+
+
+def _verdict(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> str:
+    """"better" / "worse" when the two 95% intervals do not overlap, else "tie"."""
+    return "better" if a_lo > b_hi else "worse" if a_hi < b_lo else "tie"
+
+
+def equal_information(results: pd.DataFrame, bench: Benchmark, searcher: str = "evolution",
+                      budget: int | None = None) -> pd.DataFrame:
+    """Per task, the agents against `searcher`, each at the number of target cells it had read.
+
+    * zero-shot agents (``dqn zero-shot``, pooled over source tasks) and `searcher` both at
+      `budget` queries (default: the largest): same information, a fair race;
+    * scratch agents (``dqn scratch``) after `budget` search queries have read ``queries`` =
+      training queries + `budget` target cells; they are set against random search's exact
+      expected result at that many queries (:func:`random_search_expected`, capped at the space),
+      the one baseline known at every budget.
+
+    Verdicts compare 95% bootstrap intervals (:func:`summarise`) (``tie`` when they overlap); random search's expectation
+    is exact, so the scratch verdict compares the agent's interval with a point. A task that
+    lacks scratch or zero-shot rows (agents not all trained) has no row.
+    """
+    need = {SCRATCH_NAME, ZERO_SHOT_NAME, searcher} - set(results["searcher"])
+    if need:
+        raise NasxferError(f"results lack searchers {sorted(need)}: run the baselines and add the agents "
+                           f"(python -m nasxfer.search_efficiency DIR --add-agents AGENTS_DIR --params PARAMS)")
+    summary = search_summary(results)
+    budget = int(summary["budget"].max()) if budget is None else int(budget)
+    at = summary[summary["budget"] == budget].set_index(["task", "searcher"])
+    rows = []
+    for task in dict.fromkeys(results["task"]):
+        if not all((task, n) in at.index for n in (searcher, ZERO_SHOT_NAME, SCRATCH_NAME)):
+            continue  # a partial set of agents (add_agents(allow_missing=True)): no row rather than a guess
+        s, z, a = (at.loc[(task, n)] for n in (searcher, ZERO_SHOT_NAME, SCRATCH_NAME))
+        x = int(min(round(a["queries"]), bench.space.size))
+        rand = float(random_search_expected(bench, task, (x,))["expected_best_test"].iloc[0])
+        rows.append({
+            "task": task, "budget": budget,
+            f"{searcher}": s["mean"], f"{searcher}_ci_low": s["ci_low"], f"{searcher}_ci_high": s["ci_high"],
+            "zero_shot": z["mean"], "zero_shot_ci_low": z["ci_low"], "zero_shot_ci_high": z["ci_high"],
+            "zero_shot_vs_" + searcher: _verdict(z["ci_low"], z["ci_high"], s["ci_low"], s["ci_high"]),
+            "scratch": a["mean"], "scratch_ci_low": a["ci_low"], "scratch_ci_high": a["ci_high"],
+            "scratch_queries": float(a["queries"]), "random_at_scratch_queries": rand,
+            "scratch_vs_random": _verdict(a["ci_low"], a["ci_high"], rand, rand),
+        })
+    if not rows:
+        raise NasxferError("no task has scratch agents, zero-shot agents and the searcher at that budget")
+    return pd.DataFrame(rows)
+
+
+def zero_shot_by_source(results: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
+    """Target x source table of the zero-shot agents' mean best test metric at `budget`."""
+    z = results[results["searcher"] == ZERO_SHOT_NAME]
+    if z.empty:
+        raise NasxferError("results hold no zero-shot agents: add them with add_agents")
+    budget = int(z["budget"].max()) if budget is None else int(budget)
+    z = z[z["budget"] == budget]
+    return z.pivot_table(index="task", columns="source", values="best_test", aggfunc="mean")
+
+
+def headline(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
+    """Task x searcher table of the mean at one budget (the largest by default) of :func:`search_summary`."""
+    budget = summary["budget"].max() if budget is None else budget
+    if budget not in set(summary["budget"]):
+        raise NasxferError(f"no results at budget {budget}: choose one of {sorted(set(summary['budget']))}")
+    at = summary[summary["budget"] == budget]
+    return at.pivot(index="task", columns="searcher", values="mean")

@@ -10,7 +10,7 @@ from nasxfer.agent.qnetwork import QNetwork
 from nasxfer.agent.transfer import load_qnetwork, write_checkpoint
 from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
-from nasxfer.search_efficiency import checkpoint_trials
+from nasxfer.search_agents import checkpoint_trials
 
 pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
 

@@ -6,12 +6,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
+from nasxfer.baselines import run_search
+from nasxfer.comparison import run_comparison
 from nasxfer.errors import NasxferError
 from nasxfer.profiles import grid_config
 from nasxfer.stats import (
-    coverage, crossover_table, crossovers, curve_bands, pretraining_benefit, regime_ranking, rq1_finding, rq2_finding,
-    rq3_finding, transfer_matrix,
+    coverage,
+    crossover_table,
+    crossovers,
+    curve_bands,
+    headline,
+    pretraining_benefit,
+    random_search_expected,
+    regime_ranking,
+    rq1_finding,
+    rq2_finding,
+    rq3_finding,
+    search_summary,
+    summarise,
+    transfer_matrix,
 )
 
 LAPTOP = Path(__file__).resolve().parents[1] / "outputs" / "laptop"
@@ -120,3 +135,49 @@ def test_transfer_matrix_has_no_ci_where_scratch_has_one_seed():
         transfer_matrix(pd.DataFrame(rows), "retrain")
     m = transfer_matrix(pd.DataFrame(rows), "retrain", allow_partial=True).set_index("source")
     assert m.loc["b", "verdict"] == "n/a" and np.isnan(m.loc["b", "scratch_ci_low"]) and m.loc["b", "n"] == 2
+
+
+# ---- the search comparison ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(bench):
+    return run_comparison(bench, ("class_object", "autoencoder"), budgets=(5, 20), trials=4,
+                          searchers=("random", "local"), base_seed=10, progress=False)
+
+
+def test_search_summary_is_the_mean_and_a_95_percent_bootstrap_interval(small):
+    summary = search_summary(small)
+    assert len(summary) == 2 * 2 * 2 and (summary["n"] == 4).all()
+    g = small[(small.task == "autoencoder") & (small.searcher == "random") & (small.budget == 20)]["best_test"]
+    row = summary[(summary.task == "autoencoder") & (summary.searcher == "random") & (summary.budget == 20)].iloc[0]
+    ci = stats.bootstrap((g.to_numpy(),), np.mean, confidence_level=0.95, n_resamples=9999, method="percentile",
+                         rng=np.random.default_rng(0)).confidence_interval
+    lo, hi = ci.low, ci.high
+    assert row["mean"] == pytest.approx(g.mean()) and (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
+    assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
+
+
+def test_summary_of_identical_trials_has_a_zero_width_interval():
+    df = pd.DataFrame({"task": "t", "searcher": "s", "budget": 10, "best_test": [1.0, 1.0, 1.0]})
+    row = summarise(df, ["task", "searcher", "budget"], "best_test").iloc[0]
+    assert row["ci_low"] == row["ci_high"] == 1.0
+
+
+def test_headline_is_task_by_searcher_at_the_largest_budget(small):
+    table = headline(search_summary(small))
+    assert table.shape == (2, 2) and set(table.columns) == {"random", "local"}
+    with pytest.raises(NasxferError, match="budget 7"):
+        headline(search_summary(small), budget=7)
+
+
+def test_random_search_expectation_is_exact(bench):
+    table = bench.task("autoencoder")
+    n = bench.space.size
+    exact = random_search_expected(bench, "autoencoder", (1, 20, n)).set_index("budget")["expected_best_test"]
+    assert exact[1] == pytest.approx(table.test.mean())  # one random cell
+    best = table.valid == table.valid.max()
+    assert exact[n] == pytest.approx(table.test[best].mean())  # the whole space: the best-by-validation cell
+    sims = np.array([run_search("random", bench, "autoencoder", 20, s).best_at(20)[2] for s in range(400)])
+    sem = sims.std(ddof=1) / np.sqrt(len(sims))
+    assert abs(sims.mean() - exact[20]) < 4 * sem  # a wrong rank probability is off by many SEMs

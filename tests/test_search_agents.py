@@ -1,32 +1,20 @@
-"""Searchers compared on equal information: an agent's training queries on the target count."""
+"""The agents as searchers: the cells they move to are their queries, and on equal information their training queries on the target count."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_agent_search import _checkpoint
 
 from nasxfer.baselines import run_search
+from nasxfer.comparison import COLUMNS, SCRATCH_NAME, ZERO_SHOT_NAME, run_comparison
+from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
-from nasxfer.search_agents import agents_table, checkpoint_path, part_path
-from nasxfer.search_efficiency import (
-    SCRATCH_NAME, ZERO_SHOT_NAME, add_agents, equal_information, random_search_expected, run_comparison,
-    save_results, summarize,
-)
-from test_agent_search import PARAMS, _checkpoint
+from nasxfer.search_agents import agent_search, agent_trials, agents_table, checkpoint_path, part_path
+from nasxfer.search_efficiency import add_agents, save_comparison
+from nasxfer.stats import equal_information, random_search_expected, search_summary
 
 TASKS = ["class_object", "autoencoder"]
-
-
-def test_random_search_expectation_is_exact(bench):
-    table = bench.task("autoencoder")
-    n = bench.space.size
-    exact = random_search_expected(bench, "autoencoder", (1, 20, n)).set_index("budget")["expected_best_test"]
-    assert exact[1] == pytest.approx(table.test.mean())  # one random cell
-    best = table.valid == table.valid.max()
-    assert exact[n] == pytest.approx(table.test[best].mean())  # the whole space: the best-by-validation cell
-    sims = np.array([run_search("random", bench, "autoencoder", 20, s).best_at(20)[2] for s in range(400)])
-    sem = sims.std(ddof=1) / np.sqrt(len(sims))
-    assert abs(sims.mean() - exact[20]) < 4 * sem  # a wrong rank probability is off by many SEMs
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +35,8 @@ def comparison(tmp_path_factory, bench):
                       "n_unique": [5, 6], "train_s": [0, 9]}).to_csv(path, index=False)
     res = root / "res"
     base = run_comparison(bench, TASKS, (5, 20), trials=4, searchers=("random", "evolution"), progress=False)
-    save_results(base, res, {"benchmark": bench.name, "tasks": TASKS, "budgets": [5, 20], "trials": 4,
-                             "base_seed": 0, "searchers": ["random", "evolution"]})
+    save_comparison(base, res, {"benchmark": bench.name, "tasks": TASKS, "budgets": [5, 20], "trials": 4,
+                                "base_seed": 0, "searchers": ["random", "evolution"]})
     return res, agents, params, add_agents(res, agents, params, progress=False)
 
 
@@ -83,7 +71,7 @@ def test_equal_information_sets_scratch_agents_against_random_search_at_their_qu
     assert eq.loc["autoencoder", "scratch_queries"] == 570  # 550 training + 20 search queries
     expected = random_search_expected(bench, "autoencoder", (570,))["expected_best_test"].iloc[0]
     assert eq.loc["autoencoder", "random_at_scratch_queries"] == pytest.approx(expected)
-    summary = summarize(results)
+    summary = search_summary(results)
     evo = summary[(summary.task == "autoencoder") & (summary.searcher == "evolution") & (summary.budget == 20)]
     assert eq.loc["autoencoder", "evolution"] == pytest.approx(evo["mean"].iloc[0])
     assert set(eq["zero_shot_vs_evolution"]) <= {"better", "worse", "tie"}
@@ -97,3 +85,41 @@ def test_missing_agents_are_named(comparison, tmp_path):
         agents_table(agents, tmp_path / "p.yaml")
     with pytest.raises(NasxferError, match="scratch"):
         equal_information(pd.DataFrame({"searcher": ["random"], "task": ["x"]}), bench=None)
+
+
+@pytest.fixture(scope="module")
+def env(bench):
+    return NASEnv("class_object", bench, max_steps=10, max_neighbours=8)
+
+
+def random_walk(seed):
+    """A stand-in greedy policy: moves to a random neighbour slot, never stops."""
+    rng = np.random.default_rng(seed)
+    return lambda obs: int(rng.integers(1, obs["action_mask"].sum()))
+
+
+def test_agent_search_counts_the_cells_it_moved_to(bench, env):
+    oracle = agent_search(env, random_walk(0), budget=25, seed=5)
+    valid = bench.task("class_object").valid
+    assert oracle.n_unique == 25
+    assert oracle.best_at(25)[1] == valid[oracle.cells].max()
+    again = agent_search(env, random_walk(0), budget=25, seed=5)
+    assert again.cells == oracle.cells  # seeded start cells and env stream
+
+
+def test_agent_that_always_stops_restarts_from_seeded_cells(env):
+    oracle = agent_search(env, lambda obs: 0, budget=12, seed=1)
+    starts = np.random.default_rng(1).integers(env.space.size, size=50)
+    assert oracle.cells == list(dict.fromkeys(starts.tolist()))[:12]
+
+
+def test_agent_that_never_finds_new_cells_is_a_clear_error(env):
+    with pytest.raises(NasxferError, match="max_episodes"):
+        agent_search(env, lambda obs: 0, budget=50, seed=0, max_episodes=5)
+
+
+def test_agent_trials_match_the_baseline_table(env):
+    rows = agent_trials(env, random_walk(1), "walker", budgets=(5, 15), trials=3, progress=False)
+    assert list(rows.columns) == COLUMNS and len(rows) == 6
+    assert set(rows["searcher"]) == {"walker"} and set(rows["task"]) == {"class_object"}
+    assert (rows["prior_queries"] == 0).all() and (rows["queries"] == rows["budget"]).all()
