@@ -64,12 +64,14 @@ class Agent:
             params = params.replace(**overrides)
         self.params, self.stock = params, stock
         from ..benchmark import load_benchmark
-        from .apex import build_algo
+        from .apex import apex_config
+        from .ray_runtime import build_algo
+        from .stock import stock_config
 
         # fail on a bad task / data dir in the driver, before Ray starts actors
         self.bench = load_benchmark(params.benchmark, data_dir=params.data_dir)
         self.bench.task(params.task)
-        self.algo = build_algo(params, stock=stock)
+        self.algo = build_algo(params, stock_config(params) if stock else apex_config(params))
         self.curve = pd.DataFrame()
         self._train_s = 0.0
         self._t0 = time.perf_counter()
