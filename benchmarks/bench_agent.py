@@ -21,7 +21,6 @@ import argparse
 import os
 import sys
 import threading
-import time
 
 
 class PeakMemory:
@@ -69,7 +68,7 @@ class PeakMemory:
 
 
 def run(name: str, params, steps: int, target: float | None, stock: bool) -> dict:
-    from nasxfer.agent.train import Agent
+    from nasxfer.agent.agent import Agent
 
     with PeakMemory() as mem:
         agent = Agent(params, stock=stock)

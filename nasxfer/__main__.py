@@ -18,29 +18,11 @@ import argparse
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 
 from .benchmark import PAPER_TASKS, load_benchmark
-from .env import NASEnv
 from .errors import NasxferError
 from .shaping import RewardShaper
-
-
-def random_rollouts(env: NASEnv, episodes: int, seed: int) -> pd.DataFrame:
-    """One row per episode of a uniformly random policy over the unmasked slots."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for ep in range(episodes):
-        obs, info = env.reset(seed=seed + ep)
-        done, ret = False, 0.0
-        while not done:
-            action = rng.choice(np.flatnonzero(obs["action_mask"]))
-            obs, r, term, trunc, info = env.step(action)
-            ret += r
-            done = term or trunc
-        rows.append({"episode": ep, "return": ret, "final_test": info["test"], "best_test": info["best_test"], "n_unique": info["n_unique"]})
-    return pd.DataFrame(rows)
 
 
 def report(args) -> None:
@@ -57,6 +39,9 @@ def report(args) -> None:
 
 
 def summary(args) -> None:
+    from .agent import AgentParams
+    from .agent.evaluate import rollout  # the agents' random-walk floor: same env, same start cells
+
     bench = load_benchmark(args.benchmark, data_dir=args.data_dir)
     tasks = args.tasks or (PAPER_TASKS if bench.name == "transnas-bench-101" else tuple(bench.tasks))
     for t in tasks:
@@ -69,9 +54,9 @@ def summary(args) -> None:
         print(f"\nrandom agent, {args.episodes} episodes of at most {args.max_steps} steps per task (seed {args.seed}):")
         rows = []
         for t in tasks:
-            env = NASEnv(t, bench, max_steps=args.max_steps)
             start = time.perf_counter()
-            df = random_rollouts(env, args.episodes, args.seed)
+            params = AgentParams(task=t, benchmark=bench.name, data_dir=args.data_dir, max_steps=args.max_steps)
+            df = rollout("random", params, bench=bench, n_episodes=args.episodes, seed=args.seed)
             rows.append(
                 {
                     "task": t,

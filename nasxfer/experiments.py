@@ -27,7 +27,7 @@ Resuming trusts only what it has verified (:func:`resume_plan`):
   for its own unit, to the end of its budget; one that does not is named in a
   warning and rerun.
 * **Checkpoints.** A scratch unit counts as finished only if its checkpoint verifies
-  (:func:`nasxfer.agent.transfer.read_weights`: checksum, safe load, tensor shapes)
+  (:func:`nasxfer.agent.checkpoints.read_weights`: checksum, safe load, tensor shapes)
   and is the very checkpoint its part recorded (SHA-256). Otherwise it is retrained.
 * **Dependants.** A transfer part records the SHA-256 of the source weights it started
   from and counts as finished only while that checkpoint is the one on disk. So when
@@ -294,7 +294,7 @@ def check_part(df: pd.DataFrame, unit: Unit, grid: GridConfig, path: Path) -> No
 
 def _checkpoint_sha(grid: GridConfig, results_dir: Path, seed: int, task: str) -> str:
     """The SHA-256 of a verified checkpoint of (seed, task); :class:`Untrusted` if it does not verify."""
-    from .agent.transfer import read_weights
+    from .agent.checkpoints import read_weights
 
     path = checkpoint_dir(results_dir, seed, task)
     if not path.exists():
@@ -446,8 +446,8 @@ def checkpoint_dir(results_dir: Path, seed: int, task: str) -> Path:
 
 def run_unit(grid: GridConfig, unit: Unit, results_dir, data_dir=None) -> pd.DataFrame:
     """Train one agent (scratch, or transferred from its source's checkpoint) and save its curve."""
-    from .agent.train import Agent
-    from .agent.transfer import read_meta
+    from .agent.agent import Agent
+    from .agent.checkpoints import read_meta
     from .interrupt import reinstall
 
     params = grid.agent_params(unit.target, unit.seed)

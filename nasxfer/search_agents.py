@@ -64,7 +64,7 @@ def train_agents(agents_dir, params_file, data_dir=None, progress: bool = True) 
     """
     from tqdm.auto import tqdm
 
-    from .agent.train import Agent
+    from .agent.agent import Agent
     from .experiments import write_atomic
 
     grid = agent_grid(params_file)

@@ -20,8 +20,8 @@ SEEDS = (0, 1, 2)
 def test_agent_beats_random_walk(data_dir):
     from scipy import stats
 
+    from nasxfer.agent.agent import Agent
     from nasxfer.agent.evaluate import rollout
-    from nasxfer.agent.train import Agent
 
     agent_final, random_final = [], []
     for seed in SEEDS:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nasxfer.agent.evaluate import rollout, start_cells, summarize
+from nasxfer.agent.evaluate import episode_means, rollout, start_cells
 from nasxfer.agent.params import AgentParams
 from nasxfer.agent.qnetwork import QNetwork
 from nasxfer.errors import NasxferError
@@ -81,6 +81,6 @@ def test_greedy_and_random_walk_evaluation(data_dir):
     assert (df["best_valid"] >= df["final_valid"] - 1e-9).all()
     again = rollout(net, p)
     assert df.equals(again), "greedy evaluation must be deterministic"
-    rw = summarize(rollout("random", p))
-    assert rw == summarize(rollout("random", p))
+    rw = episode_means(rollout("random", p))
+    assert rw == episode_means(rollout("random", p))
     assert set(rw) >= {"final_test", "best_test", "best_valid", "n_unique", "final_rank_pct"}

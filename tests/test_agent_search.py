@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from nasxfer.agent.checkpoints import load_qnetwork, write_checkpoint
 from nasxfer.agent.params import AgentParams
 from nasxfer.agent.qnetwork import QNetwork
-from nasxfer.agent.transfer import load_qnetwork, write_checkpoint
 from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
 from nasxfer.search_agents import checkpoint_trials

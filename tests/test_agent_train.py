@@ -1,5 +1,6 @@
-"""Agent on Ray: Ape-X epsilons on the runners, training curve, full save/restore (resume),
-weights-only checkpoints and transfer, mismatch refusal. One short training shared by all."""
+"""Agent on Ray: Ape-X epsilons on the runners, training curve, full save/restore (resume, the
+target cells read), weights-only checkpoints and transfer (load_weights), mismatch refusal.
+One short training shared by all."""
 
 import json
 
@@ -19,7 +20,7 @@ def params(data_dir):
 
 @pytest.fixture(scope="module")
 def trained(params):
-    from nasxfer.agent.train import Agent
+    from nasxfer.agent.agent import Agent
 
     agent = Agent(params)
     agent.train(1200, eval_every=600)
@@ -42,7 +43,7 @@ def test_training_curve(trained):
 
 
 def test_save_restore_resumes(trained, tmp_path):
-    from nasxfer.agent.train import Agent
+    from nasxfer.agent.agent import Agent
 
     trained.save(tmp_path / "ckpt")
     w = trained.get_weights()
@@ -51,18 +52,23 @@ def test_save_restore_resumes(trained, tmp_path):
         assert back.env_steps == steps
         assert all(torch.equal(w[k], v) for k, v in back.get_weights().items())
         assert len(back.curve) == len(trained.curve)
+        assert back._queried == trained._queried and back.target_queries >= trained.curve["target_queries"].iloc[-1]
         back.train(200, eval_every=0)
         assert back.env_steps >= steps + 200
 
 
 def test_transfer_starts_from_source_weights(trained, tmp_path):
-    from nasxfer.agent.transfer import read_weights, transfer
+    from nasxfer.agent.agent import Agent
+    from nasxfer.agent.checkpoints import read_weights
 
     path = trained.save_weights(tmp_path / "w")
     state, meta = read_weights(path)
     assert meta["encoding_dim"] == 368 and meta["task"] == "class_object"
-    agent, curve = transfer(path, "room_layout", "zero-shot", params=trained.params)
+    agent = Agent(trained.params, task="room_layout")  # as the grid's run_unit transfers
     try:
+        agent.load_weights(path)
+        agent._record()  # zero-shot: the evaluation at step 0 only
+        curve = agent.curve
         assert agent.params.task == "room_layout" and len(curve) == 1
         mod = agent._learner_module()
         for k, v in trained.get_weights().items():
@@ -78,31 +84,27 @@ def test_transfer_starts_from_source_weights(trained, tmp_path):
 
 
 def test_mismatched_checkpoint_is_refused(trained, tmp_path):
-    from nasxfer.agent.transfer import load_weights
-
     path = trained.save_weights(tmp_path / "w")
     meta = json.loads((path / "meta.json").read_text())
     (path / "meta.json").write_text(json.dumps({**meta, "encoding_dim": 123}))
     with pytest.raises(NasxferError, match="encoding size is 123"):
-        load_weights(trained, path)
+        trained.load_weights(path)
     (path / "meta.json").write_text(json.dumps({**meta, "embed_dim": 64}))
     with pytest.raises(NasxferError, match="embed_dim"):
-        load_weights(trained, path)
+        trained.load_weights(path)
     with pytest.raises(NasxferError, match="not a weights checkpoint"):
-        load_weights(trained, tmp_path / "nothing")
+        trained.load_weights(tmp_path / "nothing")
 
 
 def test_bad_train_calls(trained):
-    from nasxfer.agent.transfer import transfer
-
     with pytest.raises(NasxferError, match="env_steps"):
         trained.train(-3)
-    with pytest.raises(NasxferError, match="fine-tune"):
-        transfer(trained, "room_layout", "half-shot")
+    with pytest.raises(NasxferError, match="eval_every"):
+        trained.train(10, eval_every=-1)
 
 
 def test_unknown_task_fails_before_ray(data_dir):
-    from nasxfer.agent.train import Agent
+    from nasxfer.agent.agent import Agent
 
     with pytest.raises(NasxferError, match="unknown task"):
         Agent(AgentParams.ci(data_dir=str(data_dir), task="class_objekt"))

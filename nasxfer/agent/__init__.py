@@ -2,39 +2,37 @@
 
 - :class:`AgentParams` (``params``): every hyperparameter, presets "ci", "laptop", "paper".
 - :class:`QNetwork` (``qnetwork``): the Q-network in plain torch.
-- :class:`Agent` (``train``): train / evaluate / save / restore (imports Ray lazily).
-- ``evaluate``: greedy rollouts and the random-walk floor, no Ray needed.
-- ``transfer``: weights-only checkpoints and the zero-shot / fine-tune / retrain regimes.
+- :class:`Agent` (``agent``): train / evaluate / save / restore / load weights (imports Ray lazily).
+- ``checkpoints``: weights-only checkpoints (write, verify, read); knows nothing of the Agent.
+- ``evaluate``: the greedy policy, rollouts, the random-walk floor and episode means, no Ray needed.
+- ``rl_module`` / ``apex``: the RLlib module and the Ape-X algorithm config the Agent builds.
+
+Transfer = ``Agent(target_params).load_weights(source_checkpoint)`` then train (see :mod:`.agent`).
 """
 
 from .params import PRESETS, AgentParams, apex_epsilons
 
+_LAZY = {  # Ray and torch load only when the agent is used
+    "Agent": "agent",
+    "QNetwork": "qnetwork",
+    "write_checkpoint": "checkpoints",
+    "read_weights": "checkpoints",
+    "read_meta": "checkpoints",
+    "load_qnetwork": "checkpoints",
+    "greedy_policy": "evaluate",
+    "rollout": "evaluate",
+    "random_walk": "evaluate",
+    "episode_means": "evaluate",
+    "start_cells": "evaluate",
+}
 
-def __getattr__(name):  # Ray and torch load only when the agent is used
-    if name == "Agent":
-        from .train import Agent
 
-        return Agent
-    if name == "QNetwork":
-        from .qnetwork import QNetwork
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
 
-        return QNetwork
-    if name in ("transfer_agent", "save_weights", "load_weights", "read_weights", "load_qnetwork", "REGIMES"):
-        # `transfer` / `evaluate` are submodule names: functions exported under other names
-        if name == "transfer_agent":
-            from .transfer import transfer
-
-            return transfer
-        from . import transfer as t
-
-        return getattr(t, name)
-    if name in ("rollout", "random_walk", "summarize", "start_cells"):
-        from . import evaluate as e
-
-        return getattr(e, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'nasxfer.agent' has no attribute {name!r}")
 
 
-__all__ = ["AgentParams", "PRESETS", "apex_epsilons", "Agent", "QNetwork", "transfer_agent", "save_weights",
-           "load_weights", "read_weights", "load_qnetwork", "REGIMES", "rollout", "random_walk", "summarize",
-           "start_cells"]
+__all__ = ["AgentParams", "PRESETS", "apex_epsilons", *_LAZY]

@@ -39,6 +39,23 @@ def env_kwargs(params: AgentParams, bench=None, task: str | None = None) -> tupl
     return bench, cfg
 
 
+def greedy_policy(net):
+    """``policy(obs) -> action`` of a :class:`~nasxfer.agent.QNetwork`: the best-scored valid slot.
+
+    `obs` is one observation (returns an int) or a batch of them, ``candidates`` and
+    ``action_mask`` stacked along a first axis (returns a list of ints, one forward pass).
+    """
+    net.eval()
+
+    def policy(obs):
+        cands, mask = np.asarray(obs["candidates"]), np.asarray(obs["action_mask"])
+        if mask.ndim == 1:
+            return int(net.greedy(cands[None], mask[None])[0])
+        return net.greedy(cands, mask).tolist()
+
+    return policy
+
+
 def rollout(
     policy,
     params: AgentParams,
@@ -48,7 +65,8 @@ def rollout(
     n_episodes: int | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
-    """One episode per start cell; `policy` is a :class:`QNetwork` (greedy) or "random".
+    """One episode per start cell; `policy` is a :class:`QNetwork` (greedy), a batched
+    ``policy(obs) -> actions`` (see :func:`greedy_policy`) or "random".
 
     Returns one row per episode with :data:`METRICS`, plus start cell and final cell.
     """
@@ -64,24 +82,22 @@ def rollout(
     done = np.zeros(len(envs), bool)
     ret = np.zeros(len(envs))
     length = np.zeros(len(envs), int)
-    if policy != "random":
-        policy.eval()
+    if isinstance(policy, torch.nn.Module):
+        policy = greedy_policy(policy)
     while not done.all():
         live = np.flatnonzero(~done)
         masks = np.stack([obs[i]["action_mask"] for i in live])
         if policy == "random":
             acts = [int(rng.choice(np.flatnonzero(m))) for m in masks]
         else:
-            cands = np.stack([obs[i]["candidates"] for i in live])
-            with torch.no_grad():
-                acts = policy(torch.from_numpy(cands), torch.from_numpy(masks)).argmax(-1).tolist()
+            acts = policy({"candidates": np.stack([obs[i]["candidates"] for i in live]), "action_mask": masks})
         for i, a in zip(live, acts):
             obs[i], r, term, trunc, infos[i] = envs[i].step(a)
             ret[i] += r
             length[i] += 1
             done[i] = term or trunc
     rows = []
-    for i, (e, info) in enumerate(zip(envs, infos)):
+    for i, info in enumerate(infos):
         ft = info["test"]
         rows.append(dict(
             start_cell=int(starts[i]), final_cell=info["cell"], final_test=ft, final_valid=info["valid"],
@@ -92,8 +108,8 @@ def rollout(
     return pd.DataFrame(rows)
 
 
-def summarize(df: pd.DataFrame) -> dict:
-    """Mean of every metric over episodes, plus the standard error of the primary one."""
+def episode_means(df: pd.DataFrame) -> dict:
+    """Mean of every metric over the episodes of :func:`rollout`, plus the standard error of the primary one."""
     out = {m: float(df[m].mean()) for m in METRICS}
     out["final_test_sem"] = float(df["final_test"].std(ddof=1) / np.sqrt(len(df))) if len(df) > 1 else 0.0
     return out
@@ -101,7 +117,7 @@ def summarize(df: pd.DataFrame) -> dict:
 
 def evaluate(policy, params: AgentParams, **kw) -> dict:
     """:func:`rollout` summarised to one dict of means."""
-    return summarize(rollout(policy, params, **kw))
+    return episode_means(rollout(policy, params, **kw))
 
 
 def random_walk(params: AgentParams, **kw) -> dict:

@@ -31,7 +31,7 @@ Values the papers leave open and how we chose them (paper profile):
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from ..errors import NasxferError, check_int, unknown
 
@@ -154,7 +154,7 @@ class AgentParams:
         self.validate()
 
     @classmethod
-    def preset(cls, name: str = "laptop", **overrides) -> "AgentParams":
+    def preset(cls, name: str = "laptop", **overrides) -> AgentParams:
         """A named profile with `overrides` applied: "ci", "laptop" (default) or "paper"."""
         if name not in _PRESETS:
             raise unknown("agent preset", name, PRESETS)
@@ -173,7 +173,7 @@ class AgentParams:
         return cls.preset("paper", **kw)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AgentParams":
+    def from_dict(cls, d: dict) -> AgentParams:
         d = dict(d or {})
         preset = d.pop("preset", None)
         names = {f.name for f in fields(cls)}
@@ -189,7 +189,7 @@ class AgentParams:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def replace(self, **kw) -> "AgentParams":
+    def replace(self, **kw) -> AgentParams:
         return self.from_dict({**self.to_dict(), **kw})
 
     def network_config(self) -> dict:

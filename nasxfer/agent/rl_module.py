@@ -31,9 +31,11 @@ from .qnetwork import NETWORK_KEYS, QNetwork
 class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
     """The Q-network as an RLlib module.
 
-    model_config keys read: the network shape (:data:`~nasxfer.agent.qnetwork.NETWORK_KEYS`;
-    ``dueling`` as DQNConfig copies it in), ``actor_epsilon`` (the epsilon used before the
-    Ape-X callback sets one per env) and ``seed`` (the exploration draws' generator).
+    model_config keys read (all it is given, by :func:`.apex.base_config`): the network shape
+    (:data:`~nasxfer.agent.qnetwork.NETWORK_KEYS`; ``dueling`` as DQNConfig copies it in),
+    ``actor_epsilon`` (the epsilon used before :func:`.apex.epsilon_callback` sets one per env)
+    and ``seed`` (the exploration draws' generator). The encoding size comes from the
+    observation space.
     """
 
     def setup(self):
