@@ -102,17 +102,29 @@ def main(argv=None):
     ap.add_argument("--preset", default="laptop")
     ap.add_argument("--task", default="class_object")
     ap.add_argument("--steps", type=int, default=30_000, help="env steps per configuration")
-    ap.add_argument("--target", type=float, default=50.0,
-                    help="evaluation score (mean final test) to reach after training starts; pick one above "
-                         "the untrained network's (about 48.8 top-1 on class_object for seed 0)")
-    ap.add_argument("--stock-steps", type=int, default=None,
-                    help="env steps for stock DQN (default --steps; it trains on every step, so it is slow)")
+    ap.add_argument(
+        "--target",
+        type=float,
+        default=50.0,
+        help="evaluation score (mean final test) to reach after training starts; pick one above "
+        "the untrained network's (about 48.8 top-1 on class_object for seed 0)",
+    )
+    ap.add_argument(
+        "--stock-steps",
+        type=int,
+        default=None,
+        help="env steps for stock DQN (default --steps; it trains on every step, so it is slow)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=os.environ.get("NASXFER_DATA"))
     ap.add_argument("--skip-stock", action="store_true")
-    ap.add_argument("--variant", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
-                    help="also run ours with these AgentParams changed, e.g. training_intensity=16 "
-                         "(more updates per sampled step) or num_env_runners=0")
+    ap.add_argument(
+        "--variant",
+        default=None,
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="also run ours with these AgentParams changed, e.g. training_intensity=16 "
+        "(more updates per sampled step) or num_env_runners=0",
+    )
     ap.add_argument("--variant-steps", type=int, default=None, help="env steps for the variant (default --steps)")
     args = ap.parse_args(argv)
 
@@ -126,14 +138,19 @@ def main(argv=None):
         import yaml
 
         change = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.variant.split(","))}
-        rows.append(run(f"ours, {args.variant}", p.replace(**change), args.variant_steps or args.steps,
-                        args.target, stock=False))
+        rows.append(
+            run(
+                f"ours, {args.variant}", p.replace(**change), args.variant_steps or args.steps, args.target, stock=False
+            )
+        )
     if not args.skip_stock:
         rows.append(run("RLlib stock DQN", p, args.stock_steps or args.steps, args.target, stock=True))
     df = pd.DataFrame(rows).set_index("config")
     pd.set_option("display.width", 250)
-    print(f"\npreset={args.preset} task={args.task} steps={args.steps} (stock {args.stock_steps or args.steps}) target={args.target} "
-          f"cpus={os.cpu_count()} network={p.network_config()}")
+    print(
+        f"\npreset={args.preset} task={args.task} steps={args.steps} (stock {args.stock_steps or args.steps}) target={args.target} "
+        f"cpus={os.cpu_count()} network={p.network_config()}"
+    )
     print(df.T.to_string())
     if not args.skip_stock:
         o, s = rows[0], rows[-1]
@@ -145,7 +162,9 @@ def main(argv=None):
         if o["s_to_target"] and s["s_to_target"]:
             ratio["time_to_target (stock/ours)"] = s["s_to_target"] / o["s_to_target"]
         elif o["s_to_target"]:
-            ratio["time_to_target"] = f"ours {o['s_to_target']} s; stock did not reach it in {args.stock_steps or args.steps} steps"
+            ratio["time_to_target"] = (
+                f"ours {o['s_to_target']} s; stock did not reach it in {args.stock_steps or args.steps} steps"
+            )
         print("\ngain of ours over stock:")
         for k, v in ratio.items():
             print(f"  {k}: {v:.2f}x" if isinstance(v, float) else f"  {k}: {v}")

@@ -49,8 +49,8 @@ class PlainEnv:
         a = np.zeros((P, P), np.float32)
         a[off : off + n, off : off + n] = adj
         lab = np.zeros((P, len(NODE_VOCAB)), np.float32)
-        for k, l in enumerate(labels):
-            lab[off + k, NODE_VOCAB.index(l)] = 1
+        for k, label in enumerate(labels):
+            lab[off + k, NODE_VOCAB.index(label)] = 1
         return np.concatenate([a.ravel(), lab.ravel()])
 
     def reset(self):

@@ -41,8 +41,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     bench = load_benchmark(args.benchmark, tasks=args.task, data_dir=args.data_dir)
-    print(f"{bench.name} / {args.task}: budget {args.budget}, {args.trials} trials per searcher "
-          f"(evolution configured for the budget: {evolution_config(args.budget)})")
+    print(
+        f"{bench.name} / {args.task}: budget {args.budget}, {args.trials} trials per searcher "
+        f"(evolution configured for the budget: {evolution_config(args.budget)})"
+    )
     print(f"{'searcher':<22}{'s per 1000 queries':>20}")
     for name in SEARCHERS:
         secs = per_1000(lambda s, n=name: run_search(n, bench, args.task, args.budget, s), args.budget, args.trials)

@@ -51,7 +51,9 @@ def summary(args) -> None:
     print(f"{bench.name}: {bench.space.size} cells\n")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 4):
         print(table.to_string())
-        print(f"\nrandom agent, {args.episodes} episodes of at most {args.max_steps} steps per task (seed {args.seed}):")
+        print(
+            f"\nrandom agent, {args.episodes} episodes of at most {args.max_steps} steps per task (seed {args.seed}):"
+        )
         rows = []
         for t in tasks:
             start = time.perf_counter()
@@ -95,19 +97,26 @@ def grid(args) -> int:
             import ray
 
             ray.shutdown()  # the driver's local cluster: no Ray process outlives the run
-            print(f"nasxfer: stopped by {e.name} after {e.done}/{e.total} agents; resume with: "
-                  f"{shlex.join(again)}", file=sys.stderr, flush=True)
+            print(
+                f"nasxfer: stopped by {e.name} after {e.done}/{e.total} agents; resume with: {shlex.join(again)}",
+                file=sys.stderr,
+                flush=True,
+            )
             return 128 + e.signum
     print(f"results: {out}/results.parquet, curves: {out}/curves.parquet")
     return 0
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="nasxfer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="nasxfer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command")
     g = sub.add_parser("grid", help="run the transfer grid of a params file")
     g.add_argument("params", help="params YAML, e.g. params/laptop.yaml")
-    g.add_argument("--results-dir", default=None, help="default: the params file's results_dir, from the repository root")
+    g.add_argument(
+        "--results-dir", default=None, help="default: the params file's results_dir, from the repository root"
+    )
     g.add_argument("--data-dir", default=None)
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
     for q in (p, s):  # the summary's options work without naming the subcommand
@@ -118,8 +127,15 @@ def main(argv=None) -> int:
         q.add_argument("--max-steps", type=int, default=50)
         q.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("report", help="the run's executed notebooks as HTML that opens offline: outputs/<run>/report/")
-    r.add_argument("run", nargs="?", default="laptop", help="a run name under outputs/ or a run folder (default: laptop)")
-    r.add_argument("--notebooks", nargs="+", default=None, help="executed .ipynb files (default: <run>/notebooks/, else notebooks/)")
+    r.add_argument(
+        "run", nargs="?", default="laptop", help="a run name under outputs/ or a run folder (default: laptop)"
+    )
+    r.add_argument(
+        "--notebooks",
+        nargs="+",
+        default=None,
+        help="executed .ipynb files (default: <run>/notebooks/, else notebooks/)",
+    )
     r.add_argument("--out", default=None, help="default: <run folder>/report")
     args = p.parse_args(argv)
     try:

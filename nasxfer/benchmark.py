@@ -119,7 +119,12 @@ class Benchmark:
 
 
 BENCHMARKS = ("transnas-bench-101", "nas-bench-201")
-_ALIASES = {"transnas": "transnas-bench-101", "transnasbench101": "transnas-bench-101", "nb201": "nas-bench-201", "nasbench201": "nas-bench-201"}
+_ALIASES = {
+    "transnas": "transnas-bench-101",
+    "transnasbench101": "transnas-bench-101",
+    "nb201": "nas-bench-201",
+    "nasbench201": "nas-bench-201",
+}
 
 
 def canonical_name(name: str) -> str:
@@ -134,7 +139,9 @@ def task_names(benchmark: str) -> tuple[str, ...]:
     return tuple(TRANSNAS_TASKS if canonical_name(benchmark) == "transnas-bench-101" else NB201_TASKS)
 
 
-def load_benchmark(name: str = "transnas-bench-101", tasks=None, data_dir: str | os.PathLike | None = None) -> Benchmark:
+def load_benchmark(
+    name: str = "transnas-bench-101", tasks=None, data_dir: str | os.PathLike | None = None
+) -> Benchmark:
     """Load a benchmark's tables (all its tasks unless `tasks` is given); cached per process."""
     name = canonical_name(name)
     known = task_names(name)
@@ -237,7 +244,7 @@ def from_transnas_pth(path: str | os.PathLike, tasks=None) -> Benchmark:
             }
         except (KeyError, ValueError) as e:
             raise DataFileError(f"{path}: task {task} is missing or ragged in some cells ({e})") from e
-        best = lambda m: curves[m].max(axis=1)  # noqa: E731
+        best = lambda m, curves=curves: curves[m].max(axis=1)  # noqa: E731
         out[task] = TaskTable(
             task,
             metric,

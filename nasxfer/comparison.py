@@ -40,8 +40,19 @@ AGENT_NAME = "dqn agent"  # rows of an agent of unknown provenance (agent_trials
 SCRATCH_NAME = "dqn scratch"  # trained on the target task itself: its training queries count
 ZERO_SHOT_NAME = "dqn zero-shot"  # trained on another task, greedy on the target: no target query before search
 AGENT_SEARCHERS = (AGENT_NAME, SCRATCH_NAME, ZERO_SHOT_NAME)
-COLUMNS = ["benchmark", "task", "searcher", "source", "seed", "budget", "prior_queries", "queries",
-           "best_cell", "best_valid", "best_test"]
+COLUMNS = [
+    "benchmark",
+    "task",
+    "searcher",
+    "source",
+    "seed",
+    "budget",
+    "prior_queries",
+    "queries",
+    "best_cell",
+    "best_valid",
+    "best_test",
+]
 
 
 def check_budgets(budgets, space_size: int) -> tuple[int, ...]:
@@ -57,11 +68,18 @@ def check_trials(trials) -> int:
     return int(trials)
 
 
-def trial_rows(oracle: QueryOracle, bench: Benchmark, searcher: str, seed: int, budgets, source: str = "",
-          prior_queries: int = 0) -> list[dict]:
+def trial_rows(
+    oracle: QueryOracle, bench: Benchmark, searcher: str, seed: int, budgets, source: str = "", prior_queries: int = 0
+) -> list[dict]:
     """The table rows of one trial: `oracle`'s best-by-validation cell at each of `budgets`."""
-    keep = {"benchmark": bench.name, "task": oracle.task, "searcher": searcher, "source": source, "seed": seed,
-            "prior_queries": int(prior_queries)}
+    keep = {
+        "benchmark": bench.name,
+        "task": oracle.task,
+        "searcher": searcher,
+        "source": source,
+        "seed": seed,
+        "prior_queries": int(prior_queries),
+    }
     return [{**keep, **row, "queries": int(prior_queries) + row["budget"]} for row in oracle.anytime(budgets)]
 
 
@@ -95,7 +113,9 @@ def run_comparison(
         for seed in seeds:
             if searcher in BUDGET_AWARE:  # configured for each budget: one run per budget
                 for b in budgets:
-                    rows += trial_rows(run_search(searcher, bench, task, b, int(seed)), bench, searcher, int(seed), (b,))
+                    rows += trial_rows(
+                        run_search(searcher, bench, task, b, int(seed)), bench, searcher, int(seed), (b,)
+                    )
             else:
                 oracle = run_search(searcher, bench, task, budgets[-1], int(seed))
                 rows += trial_rows(oracle, bench, searcher, int(seed), budgets)
@@ -113,8 +133,15 @@ def comparison_config(bench: Benchmark, tasks, budgets, trials, searchers, base_
         "base_seed": int(base_seed),
         "searchers": list(searchers),
         "hyperparameters": {s: searcher_defaults(s) for s in searchers},
-        **({"evolution_rule": EVOLUTION_RULE, "evolution_per_budget": {int(b): evolution_config(int(b)) for b in budgets},
-            "evolution_runs": "one run per budget, read only at that budget"} if "evolution" in searchers else {}),
+        **(
+            {
+                "evolution_rule": EVOLUTION_RULE,
+                "evolution_per_budget": {int(b): evolution_config(int(b)) for b in budgets},
+                "evolution_runs": "one run per budget, read only at that budget",
+            }
+            if "evolution" in searchers
+            else {}
+        ),
     }
 
 

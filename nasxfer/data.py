@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .errors import DataFileError
@@ -25,8 +25,7 @@ CACHE_ENV = "NASXFER_CACHE"
 
 # Upstream: Zhenhan-Huang/NASGraph-Public (Apache-2.0), pinned commit.
 _UPSTREAM = (
-    "https://raw.githubusercontent.com/Zhenhan-Huang/NASGraph-Public/"
-    "cd95bdbfd907f7fe521f4fed6e7c870772c3f8b5/data/"
+    "https://raw.githubusercontent.com/Zhenhan-Huang/NASGraph-Public/cd95bdbfd907f7fe521f4fed6e7c870772c3f8b5/data/"
 )
 
 # relative path -> sha256 of the published file
@@ -69,14 +68,13 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _verified(path: Path, mtime_ns: int, size: int, expected: str) -> None:
     # Keyed on mtime and size so an edited file is hashed again.
     got = sha256(path)
     if got != expected:
         raise DataFileError(
-            f"{path} is corrupt or not the published file: its SHA-256 is {got}, "
-            f"expected {expected}. {_FIX}"
+            f"{path} is corrupt or not the published file: its SHA-256 is {got}, expected {expected}. {_FIX}"
         )
 
 

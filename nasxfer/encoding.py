@@ -15,7 +15,7 @@ table per space), so an env step encodes its ~20 candidates in one numpy call.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -56,11 +56,13 @@ def encoding_size(pad: int = DEFAULT_PAD) -> int:
 
 def check_pad(pad) -> int:
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < MAX_NODES:
-        raise NasxferError(f"pad size {pad!r} is smaller than the largest cell graph ({MAX_NODES} nodes): use pad >= {MAX_NODES}")
+        raise NasxferError(
+            f"pad size {pad!r} is smaller than the largest cell graph ({MAX_NODES} nodes): use pad >= {MAX_NODES}"
+        )
     return int(pad)
 
 
-@lru_cache(maxsize=None)
+@cache
 def encoding_parts(space: CellSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cell of `space`: the flat positions of its ones at offset 0 (-1 = unused), for arcs
     (``row * MAX_NODES + col``) and labels (``node * len(NODE_VOCAB) + label``), and its node count.

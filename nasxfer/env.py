@@ -22,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 
 from .benchmark import Benchmark, load_benchmark
-from .errors import NasxferError
 from .encoding import DEFAULT_PAD, check_pad, encode, encoding_size, random_offsets
+from .errors import NasxferError
 from .search_space import DEFAULT_MAX_NEIGHBOURS, check_max_neighbours
 from .shaping import RewardShaper
 

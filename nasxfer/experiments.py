@@ -88,7 +88,11 @@ class GridConfig:
             for t in tasks:
                 if t not in known:
                     raise unknown(f"task in grid.{key}", t, known)
-        if not isinstance(self.seeds, list) or not self.seeds or not all(isinstance(s, int) and s >= 0 for s in self.seeds):
+        if (
+            not isinstance(self.seeds, list)
+            or not self.seeds
+            or not all(isinstance(s, int) and s >= 0 for s in self.seeds)
+        ):
             raise NasxferError(f"grid.seeds must be a non-empty list of integers >= 0, got {self.seeds!r}")
         for key in ("train_steps", "finetune_steps", "eval_every", "eval_episodes"):
             v = getattr(self, key)
@@ -128,7 +132,7 @@ class GridConfig:
             }
         )
 
-    def units(self) -> list["Unit"]:
+    def units(self) -> list[Unit]:
         """Scratch runs first (their weights feed the transfers), seed by seed."""
         out = []
         for seed in self.seeds:
@@ -149,15 +153,26 @@ class Unit:
 
     @property
     def name(self) -> str:
-        return f"seed{self.seed}-scratch-{self.target}" if self.scratch else f"seed{self.seed}-{self.source}-to-{self.target}"
+        return (
+            f"seed{self.seed}-scratch-{self.target}"
+            if self.scratch
+            else f"seed{self.seed}-{self.source}-to-{self.target}"
+        )
 
 
 # ---- what a folder was made with ------------------------------------------------------------
 
 RECORD_KEY = "nasxfer"  # parquet key-value metadata of each part
 # Where a run happens, not what it computes: recorded, never compared.
-RUNTIME_KEYS = ("data_dir", "progress", "ray_address", "ray_temp_dir", "object_store_memory", "num_cpus",
-                "torch_threads")
+RUNTIME_KEYS = (
+    "data_dir",
+    "progress",
+    "ray_address",
+    "ray_temp_dir",
+    "object_store_memory",
+    "num_cpus",
+    "torch_threads",
+)
 
 
 class ResumeWarning(UserWarning):
@@ -193,14 +208,22 @@ def config_record(grid: GridConfig) -> dict:
 
 def unit_record(grid: GridConfig, unit: Unit, params, **checksums) -> dict:
     """What a part records: the grid, every resolved AgentParams field, the version, the weights' SHA-256."""
-    return {"unit": unit.name, "grid": asdict(grid), "agent": params.to_dict(), "nasxfer_version": _version(),
-            **checksums}
+    return {
+        "unit": unit.name,
+        "grid": asdict(grid),
+        "agent": params.to_dict(),
+        "nasxfer_version": _version(),
+        **checksums,
+    }
 
 
 def _diff(recorded: dict, current: dict, said: str, prefix: str = "") -> list[str]:
     keys = [*recorded, *(k for k in current if k not in recorded)]
-    return [f"{prefix}{k}: {said} {recorded.get(k, '(absent)')!r}, params say {current.get(k, '(absent)')!r}"
-            for k in keys if recorded.get(k) != current.get(k)]
+    return [
+        f"{prefix}{k}: {said} {recorded.get(k, '(absent)')!r}, params say {current.get(k, '(absent)')!r}"
+        for k in keys
+        if recorded.get(k) != current.get(k)
+    ]
 
 
 def _refuse(results_dir: Path, diffs: list[str], where: str) -> NasxferError:
@@ -221,8 +244,10 @@ def _check_config_json(grid: GridConfig, results_dir: Path) -> bool:
         if not isinstance(old, dict) or not isinstance(old.get("grid"), dict):
             raise ValueError("no 'grid' mapping")
     except (ValueError, OSError) as e:
-        raise NasxferError(f"{path} does not read back ({e}): restore it, or delete it (each part records its "
-                           f"own configuration) and resume") from None
+        raise NasxferError(
+            f"{path} does not read back ({e}): restore it, or delete it (each part records its "
+            f"own configuration) and resume"
+        ) from None
     if old.get("nasxfer_version") != _version():
         raise NasxferError(
             f"{path} was written by nasxfer {old.get('nasxfer_version')}, this is nasxfer {_version()}: its "
@@ -276,20 +301,25 @@ def check_part(df: pd.DataFrame, unit: Unit, grid: GridConfig, path: Path) -> No
         raise Untrusted(f"{path} lacks the column(s) {lacking}")
     bad = [c for c in _STRING_COLUMNS if not (types.is_string_dtype(df[c]) or types.is_object_dtype(df[c]))]
     bad += [c for c in _INT_COLUMNS if not types.is_integer_dtype(df[c])]
-    bad += [c for c in wanted[len(_STRING_COLUMNS) + len(_INT_COLUMNS):] if not types.is_float_dtype(df[c])]
+    bad += [c for c in wanted[len(_STRING_COLUMNS) + len(_INT_COLUMNS) :] if not types.is_float_dtype(df[c])]
     if bad:
         raise Untrusted(f"{path} has column(s) of another type: {', '.join(f'{c} ({df[c].dtype})' for c in bad)}")
     if df.empty:
         raise Untrusted(f"{path} has no rows")
-    ident = {"seed": unit.seed, "source": unit.source, "target": unit.target,
-             "kind": "scratch" if unit.scratch else "transfer"}
+    ident = {
+        "seed": unit.seed,
+        "source": unit.source,
+        "target": unit.target,
+        "kind": "scratch" if unit.scratch else "transfer",
+    }
     wrong = [k for k, v in ident.items() if not (df[k] == v).all()]
     if wrong:
         raise Untrusted(f"{path} holds rows of another unit (column(s) {wrong} differ from {unit.name})")
     steps = df["env_steps"]
     if not steps.is_monotonic_increasing or steps.iloc[-1] < grid.train_steps:
-        raise Untrusted(f"{path} is not a whole run (last evaluation at {steps.iloc[-1]} of {grid.train_steps} "
-                        f"env steps)")
+        raise Untrusted(
+            f"{path} is not a whole run (last evaluation at {steps.iloc[-1]} of {grid.train_steps} env steps)"
+        )
 
 
 def _checkpoint_sha(grid: GridConfig, results_dir: Path, seed: int, task: str) -> str:
@@ -304,8 +334,10 @@ def _checkpoint_sha(grid: GridConfig, results_dir: Path, seed: int, task: str) -
     except NasxferError as e:
         raise Untrusted(str(e).split("; ")[0]) from None
     if (meta.get("task"), meta.get("seed"), meta.get("benchmark")) != (task, seed, grid.benchmark):
-        raise Untrusted(f"{path}/meta.json describes another agent (task {meta.get('task')!r}, seed "
-                        f"{meta.get('seed')!r}, benchmark {meta.get('benchmark')!r})")
+        raise Untrusted(
+            f"{path}/meta.json describes another agent (task {meta.get('task')!r}, seed "
+            f"{meta.get('seed')!r}, benchmark {meta.get('benchmark')!r})"
+        )
     return meta["sha256"]
 
 
@@ -375,8 +407,10 @@ def resume_plan(grid: GridConfig, results_dir) -> list[Unit]:
             if record is None:
                 todo.append(unit)
             elif record.get("weights_sha256") != sha:
-                _warn(f"{checkpoint_dir(results_dir, unit.seed, unit.target)} is not the checkpoint "
-                      f"{unit.name} saved: retraining it")
+                _warn(
+                    f"{checkpoint_dir(results_dir, unit.seed, unit.target)} is not the checkpoint "
+                    f"{unit.name} saved: retraining it"
+                )
                 todo.append(unit)
             else:
                 shas[(unit.seed, unit.target)] = sha
@@ -384,12 +418,16 @@ def resume_plan(grid: GridConfig, results_dir) -> list[Unit]:
             todo.append(unit)
         elif (unit.seed, unit.source) not in shas:
             if unit.name not in noted:
-                _warn(f"{unit.name} was made from weights of seed{unit.seed}-{unit.source} that are being "
-                      f"retrained: rerunning it")
+                _warn(
+                    f"{unit.name} was made from weights of seed{unit.seed}-{unit.source} that are being "
+                    f"retrained: rerunning it"
+                )
             todo.append(unit)
         elif record.get("source_sha256") != shas[(unit.seed, unit.source)]:
-            _warn(f"{unit.name} was made from other weights than {checkpoint_dir(results_dir, unit.seed, unit.source)}"
-                  f" holds: rerunning it")
+            _warn(
+                f"{unit.name} was made from other weights than {checkpoint_dir(results_dir, unit.seed, unit.source)}"
+                f" holds: rerunning it"
+            )
             todo.append(unit)
     return todo
 
@@ -418,8 +456,7 @@ def run_grid(grid, results_dir, data_dir=None, progress: bool = True) -> Path:
             for folder in [results_dir, results_dir / "parts", *(results_dir / "checkpoints").glob("*")]:
                 remove_stale_temps(folder)
             write_json_atomic(config_record(grid), results_dir / "config.json")
-            bar = tqdm(total=len(units), initial=done, desc=f"grid {grid.run_name}", unit="agent",
-                       disable=not progress)
+            bar = tqdm(total=len(units), initial=done, desc=f"grid {grid.run_name}", unit="agent", disable=not progress)
             try:
                 for unit in todo:
                     bar.set_postfix_str(unit.name)
@@ -475,8 +512,11 @@ def run_unit(grid: GridConfig, unit: Unit, results_dir, data_dir=None) -> pd.Dat
     if floor is not None:
         curve["random_walk_final_test"] = floor["final_test"]
     record = unit_record(grid, unit, params, **checksums)
-    write_atomic(curve, Path(results_dir) / "parts" / f"{unit.name}.parquet",
-                 metadata={RECORD_KEY: json.dumps(record, default=str)})
+    write_atomic(
+        curve,
+        Path(results_dir) / "parts" / f"{unit.name}.parquet",
+        metadata={RECORD_KEY: json.dumps(record, default=str)},
+    )
     return curve
 
 

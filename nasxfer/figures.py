@@ -34,7 +34,18 @@ from .shaping import gamma_transform
 
 #: every task of both benchmarks, in a fixed order: ten tasks, ten Tableau colours
 ALL_TASKS = tuple(TRANSNAS_TASKS) + tuple(NB201_TASKS)
-_TABLEAU10 = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
+_TABLEAU10 = (
+    "#4c78a8",
+    "#f58518",
+    "#e45756",
+    "#72b7b2",
+    "#54a24b",
+    "#eeca3b",
+    "#b279a2",
+    "#ff9da6",
+    "#9d755d",
+    "#bab0ac",
+)
 TASK_COLOURS = dict(zip(ALL_TASKS, _TABLEAU10))
 
 
@@ -51,8 +62,13 @@ def task_colour(values, field: str = "task", title: str | None = "task", legend=
 
 def _ci_tooltip(*fields) -> list:
     """Tooltip of an aggregate mark: its keys, then mean, 95% CI and n."""
-    return [*fields, alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("ci_low:Q", title="CI low", format=".4f"),
-            alt.Tooltip("ci_high:Q", title="CI high", format=".4f"), alt.Tooltip("n:Q")]
+    return [
+        *fields,
+        alt.Tooltip("mean:Q", format=".4f"),
+        alt.Tooltip("ci_low:Q", title="CI low", format=".4f"),
+        alt.Tooltip("ci_high:Q", title="CI high", format=".4f"),
+        alt.Tooltip("n:Q"),
+    ]
 
 
 # ---- files -------------------------------------------------------------------------------
@@ -206,7 +222,9 @@ def histogram_table(rewards: pd.DataFrame, by: str = "task", value: str = "rewar
     edges = np.linspace(0.0, 1.0, bins + 1)
     for key, g in rewards.groupby(by, sort=False):
         counts, _ = np.histogram(g[value], bins=edges)
-        parts.append(pd.DataFrame({by: key, "bin_start": edges[:-1], "bin_end": edges[1:], "share": counts / counts.sum()}))
+        parts.append(
+            pd.DataFrame({by: key, "bin_start": edges[:-1], "bin_end": edges[1:], "share": counts / counts.sum()})
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -244,12 +262,24 @@ def gamma_transform_chart(gammas=(0.25, 0.5, 1.0, 2.0, 4.0)) -> alt.Chart:
 
 def gamma_sweep_chart(sweep: pd.DataFrame, chosen: pd.DataFrame) -> alt.LayerChart:
     """Fig. 4: spread of the shaped rewards over the gamma sweep; dots mark each task's chosen gamma."""
-    line = alt.Chart(sweep).mark_line().encode(
-        x=alt.X("gamma:Q", title="gamma"), y=alt.Y("spread:Q", title="spread (std of shaped rewards)"), color=task_colour(sweep["task"])
+    line = (
+        alt.Chart(sweep)
+        .mark_line()
+        .encode(
+            x=alt.X("gamma:Q", title="gamma"),
+            y=alt.Y("spread:Q", title="spread (std of shaped rewards)"),
+            color=task_colour(sweep["task"]),
+        )
     )
-    dots = alt.Chart(chosen).mark_point(size=80, filled=True).encode(
-        x="gamma:Q", y="spread:Q", color=task_colour(sweep["task"]),
-        tooltip=["task", alt.Tooltip("gamma:Q", format=".2f"), alt.Tooltip("spread:Q", format=".4f")],
+    dots = (
+        alt.Chart(chosen)
+        .mark_point(size=80, filled=True)
+        .encode(
+            x="gamma:Q",
+            y="spread:Q",
+            color=task_colour(sweep["task"]),
+            tooltip=["task", alt.Tooltip("gamma:Q", format=".2f"), alt.Tooltip("spread:Q", format=".4f")],
+        )
     )
     return (line + dots).properties(width=380, height=260, title="Reward spread over gamma")
 
@@ -293,11 +323,14 @@ def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
     )
     lim = float(np.nanmax(np.abs(df["diff"] / df["scratch_mean"].abs()))) or 1.0
     df["rel_diff"] = df["diff"] / df["scratch_mean"].abs()
-    base = alt.Chart(df).encode(
-        x=alt.X("target:N", title="target task"), y=alt.Y("source:N", title="source task")
-    )
+    base = alt.Chart(df).encode(x=alt.X("target:N", title="target task"), y=alt.Y("source:N", title="source task"))
     rect = base.mark_rect().encode(
-        color=alt.Color("rel_diff:Q", title="vs scratch", scale=alt.Scale(scheme="redblue", domain=[-lim, lim]), legend=alt.Legend(format="+.1%")),
+        color=alt.Color(
+            "rel_diff:Q",
+            title="vs scratch",
+            scale=alt.Scale(scheme="redblue", domain=[-lim, lim]),
+            legend=alt.Legend(format="+.1%"),
+        ),
         tooltip=[*_ci_tooltip("source", "target", "regime"), alt.Tooltip("std:Q", format=".4f"), "verdict"],
     )
     text = base.mark_text(fontSize=11, dy=-6).encode(text=alt.Text("mean:Q", format=".4g"))
@@ -330,19 +363,33 @@ def regimes_chart(matrices: pd.DataFrame) -> alt.FacetChart:
     )
 
 
-def training_curves_chart(bands: pd.DataFrame, x: str = "env_steps", title: str = "", window: int = 16) -> alt.FacetChart:
+def training_curves_chart(
+    bands: pd.DataFrame, x: str = "env_steps", title: str = "", window: int = 16
+) -> alt.FacetChart:
     """Fig. 8/9: smoothed training curves per target, one line per source (scratch = the target itself)."""
     df = bands.assign(run=np.where(bands.source == bands.target, "scratch", "transferred"))
     xt = {"env_steps": "target env steps", "train_s": "target training time (s)"}[x]
     # colour = the source task (scratch: the target itself), the same colour as in every other figure
-    base = alt.Chart(df).encode(x=alt.X(f"{x}:Q", title=xt), color=task_colour(df["source"], "source", "source (scratch: the target)", legend=alt.Legend(symbolOpacity=1)))
-    band = base.mark_area(opacity=0.15).encode(y=alt.Y("ci_low:Q", scale=alt.Scale(zero=False), title=f"final test metric (moving average of {window} evaluations)"), y2="ci_high:Q")
+    base = alt.Chart(df).encode(
+        x=alt.X(f"{x}:Q", title=xt),
+        color=task_colour(df["source"], "source", "source (scratch: the target)", legend=alt.Legend(symbolOpacity=1)),
+    )
+    band = base.mark_area(opacity=0.15).encode(
+        y=alt.Y(
+            "ci_low:Q", scale=alt.Scale(zero=False), title=f"final test metric (moving average of {window} evaluations)"
+        ),
+        y2="ci_high:Q",
+    )
     line = base.mark_line().encode(
         y="mean:Q",
-        strokeDash=alt.StrokeDash("run:N", title="agent", sort=["scratch", "transferred"], scale=alt.Scale(range=[[1, 0], [4, 2]])),
+        strokeDash=alt.StrokeDash(
+            "run:N", title="agent", sort=["scratch", "transferred"], scale=alt.Scale(range=[[1, 0], [4, 2]])
+        ),
     )
     # invisible points carry the tooltips: a line has one tooltip for all its points
-    tips = base.mark_point(opacity=0, size=30).encode(y="mean:Q", tooltip=_ci_tooltip("source", "target", "run", f"{x}:Q"))
+    tips = base.mark_point(opacity=0, size=30).encode(
+        y="mean:Q", tooltip=_ci_tooltip("source", "target", "run", f"{x}:Q")
+    )
     return (
         (band + line + tips)
         .properties(width=260, height=180)
@@ -355,11 +402,15 @@ def crossover_chart(summary: pd.DataFrame, x_title: str) -> alt.FacetChart:
     """Fig. 10/11: mean cross-over point (with 95% CI) of each source per target."""
     base = alt.Chart(summary).encode(y=alt.Y("source:N", title=None))
     pts = base.mark_point(filled=True, size=60).encode(
-        x=alt.X("mean:Q", title=x_title), color=task_colour(summary["source"], "source", "source"),
+        x=alt.X("mean:Q", title=x_title),
+        color=task_colour(summary["source"], "source", "source"),
         tooltip=[*_ci_tooltip("source", "target"), alt.Tooltip("scratch_x:Q", title="scratch reached", format=".4g")],
     )
     err = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
     ref = base.mark_tick(color="gray", thickness=2).encode(x="scratch_x:Q")
-    return (err + pts + ref).properties(width=240, height=110).facet(
-        facet=alt.Facet("target:N", title="target task (grey tick: steps scratch needed)"), columns=2
-    ).resolve_scale(x="independent")
+    return (
+        (err + pts + ref)
+        .properties(width=240, height=110)
+        .facet(facet=alt.Facet("target:N", title="target task (grey tick: steps scratch needed)"), columns=2)
+        .resolve_scale(x="independent")
+    )

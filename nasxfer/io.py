@@ -28,14 +28,20 @@ _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 def os_error(e: OSError, path) -> NasxferError:
     """The one-line error for an OSError met while writing `path` (full disk, read-only, no permission)."""
     if e.errno in _NO_SPACE:
-        return NasxferError(f"no space left writing {path}: free some space on that disk or write the results "
-                            f"elsewhere (--results-dir / results_dir), then resume; nothing partial was kept")
+        return NasxferError(
+            f"no space left writing {path}: free some space on that disk or write the results "
+            f"elsewhere (--results-dir / results_dir), then resume; nothing partial was kept"
+        )
     if e.errno == errno.EROFS:
-        return NasxferError(f"{path} is on a read-only file system: write the results to a writable folder "
-                            f"(--results-dir / results_dir)")
+        return NasxferError(
+            f"{path} is on a read-only file system: write the results to a writable folder "
+            f"(--results-dir / results_dir)"
+        )
     if e.errno in (errno.EACCES, errno.EPERM):
-        return NasxferError(f"no permission to write {path}: make the folder writable for this user or write "
-                            f"the results elsewhere (--results-dir / results_dir)")
+        return NasxferError(
+            f"no permission to write {path}: make the folder writable for this user or write "
+            f"the results elsewhere (--results-dir / results_dir)"
+        )
     return NasxferError(f"cannot write {path}: {e.strerror or e}")
 
 
@@ -58,7 +64,7 @@ def write_bytes_atomic(data: bytes, path) -> Path:
         try:
             view = memoryview(data)
             while view:  # os.write may write less than asked
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -109,8 +115,9 @@ def parquet_bytes(df, metadata: dict[str, str] | None = None) -> bytes:
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               **{k.encode(): v.encode() for k, v in metadata.items()}})
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in metadata.items()}}
+        )
     buf = pa.BufferOutputStream()
     pq.write_table(table, buf)
     return buf.getvalue().to_pybytes()

@@ -70,9 +70,13 @@ class Run:
 
     def __str__(self) -> str:
         g = self.grid
-        text = (f"profile {self.profile}: {g.run_name} grid, seeds {g.seeds}, {g.train_steps} target steps "
-                f"(fine-tune {g.finetune_steps}), nasxfer {self.config.get('nasxfer_version')}")
-        return self.coverage.prefix(text) + (f" - missing: {self.coverage.describe_missing()}" if self.coverage.label else "")
+        text = (
+            f"profile {self.profile}: {g.run_name} grid, seeds {g.seeds}, {g.train_steps} target steps "
+            f"(fine-tune {g.finetune_steps}), nasxfer {self.config.get('nasxfer_version')}"
+        )
+        return self.coverage.prefix(text) + (
+            f" - missing: {self.coverage.describe_missing()}" if self.coverage.label else ""
+        )
 
 
 def open_run(
@@ -93,8 +97,15 @@ def open_run(
     ``grid``), or: no overwrite, no partial view, figures in ``<results_dir>/figures``,
     tables from ``NASXFER_DATA`` or the cache.
     """
-    given = dict(run_fresh=run_fresh, overwrite=overwrite, allow_partial=allow_partial, results_dir=results_dir,
-                 figures_dir=figures_dir, data_dir=data_dir, grid=grid)
+    given = dict(
+        run_fresh=run_fresh,
+        overwrite=overwrite,
+        allow_partial=allow_partial,
+        results_dir=results_dir,
+        figures_dir=figures_dir,
+        data_dir=data_dir,
+        grid=grid,
+    )
     for k, v in given.items():
         check_parameter(k, v)
     profile = default_profile() if profile is None else check_parameter("profile", profile)
@@ -157,7 +168,9 @@ def _check_same_grid(grid, made_with: dict, results_dir: Path) -> None:
 def _select(table: pd.DataFrame, grid) -> pd.DataFrame:
     """The rows of the seeds and tasks the configuration names (a run may hold more)."""
     keep = table.seed.isin(grid.seeds) & table.source.isin(grid.tasks) & table.target.isin(grid.tasks)
-    keep &= (table.source == table.target) | (table.source.isin(grid.source_tasks) & table.target.isin(grid.target_tasks))
+    keep &= (table.source == table.target) | (
+        table.source.isin(grid.source_tasks) & table.target.isin(grid.target_tasks)
+    )
     return table[keep].reset_index(drop=True)
 
 

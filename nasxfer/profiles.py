@@ -91,7 +91,9 @@ def params_path(profile: str) -> Path:
         return resolve(profile)
     path = repo_root() / "params" / f"{profile}.yaml"
     if not path.is_file():
-        raise NasxferError(f"no params file for profile {profile!r} ({path}): use one of {list(PROFILES)} or a path to a .yaml file")
+        raise NasxferError(
+            f"no params file for profile {profile!r} ({path}): use one of {list(PROFILES)} or a path to a .yaml file"
+        )
     return path
 
 
@@ -100,7 +102,9 @@ def load_params(path) -> dict:
     and ``results_dir`` resolved against the repository root."""
     path = Path(path)
     if not path.is_file():
-        raise NasxferError(f"params file {path} does not exist: use one of params/ci.yaml, params/laptop.yaml, params/paper.yaml")
+        raise NasxferError(
+            f"params file {path} does not exist: use one of params/ci.yaml, params/laptop.yaml, params/paper.yaml"
+        )
     try:
         params = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -145,7 +149,9 @@ def merge_grid(base, override: dict | None, where: str = "grid"):
     check_parameter("grid", override)
     merged = asdict(base)
     for k, v in override.items():
-        merged[k] = {**merged[k], **v} if k == "agent" and isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+        merged[k] = (
+            {**merged[k], **v} if k == "agent" and isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+        )
     try:
         return grid_config(merged)
     except NasxferError as e:

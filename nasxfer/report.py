@@ -79,7 +79,9 @@ def read_config(run_dir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise NasxferError(f"{path} is missing: is {run_dir} a run folder? (`nasxfer grid params/<profile>.yaml` makes one)") from None
+        raise NasxferError(
+            f"{path} is missing: is {run_dir} a run folder? (`nasxfer grid params/<profile>.yaml` makes one)"
+        ) from None
     except ValueError as e:
         raise NasxferError(f"{path} is not valid JSON ({e}): rerun the grid to rewrite it") from None
 
@@ -103,7 +105,9 @@ def _exporter():
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter  # the notebooks extra: pip install "nasxfer[notebooks]"
 
-    return HTMLExporter(extra_loaders=[DictLoader({"nasxfer_report.html.j2": _TEMPLATE})], template_file="nasxfer_report.html.j2")
+    return HTMLExporter(
+        extra_loaders=[DictLoader({"nasxfer_report.html.j2": _TEMPLATE})], template_file="nasxfer_report.html.j2"
+    )
 
 
 def notebook_page(path: Path, vendor_js: str) -> tuple[str, str, int]:

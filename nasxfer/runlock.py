@@ -53,8 +53,12 @@ class RunLock:
         except OSError as e:
             os.close(fd)
             raise os_error(e, self.path) from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "started_unix": time.time()}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "started_unix": time.time(),
+        }
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(info).encode(), 0)

@@ -51,7 +51,9 @@ def part_path(agents_dir, seed: int, task: str) -> Path:
 
 
 def _done(agents_dir, seed: int, task: str) -> bool:
-    return (checkpoint_path(agents_dir, seed, task) / "weights.pt").is_file() and part_path(agents_dir, seed, task).is_file()
+    return (checkpoint_path(agents_dir, seed, task) / "weights.pt").is_file() and part_path(
+        agents_dir, seed, task
+    ).is_file()
 
 
 def train_agents(agents_dir, params_file, data_dir=None, progress: bool = True) -> pd.DataFrame:
@@ -92,16 +94,22 @@ def load_curves(agents_dir) -> pd.DataFrame:
     """Every agent's training curve (one row per evaluation) with its ``target_queries``."""
     parts = sorted((Path(agents_dir) / PARTS).glob("seed*-*.csv"))
     if not parts:
-        raise NasxferError(f"no trained agents in {agents_dir}: run "
-                           f"`python -m nasxfer.search_agents {agents_dir} params/laptop.yaml` first")
+        raise NasxferError(
+            f"no trained agents in {agents_dir}: run "
+            f"`python -m nasxfer.search_agents {agents_dir} params/laptop.yaml` first"
+        )
     return pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
 
 
 def missing_agents(agents_dir, params_file) -> list[str]:
     """The ``seed<s>-<task>`` agents the params file's grid names that `agents_dir` has not trained."""
     grid = agent_grid(params_file)
-    return [f"seed{s}-{t}" for s in grid.seeds for t in dict.fromkeys(grid.source_tasks)
-            if not part_path(agents_dir, s, t).is_file()]
+    return [
+        f"seed{s}-{t}"
+        for s in grid.seeds
+        for t in dict.fromkeys(grid.source_tasks)
+        if not part_path(agents_dir, s, t).is_file()
+    ]
 
 
 def agents_table(agents_dir, params_file=None, allow_missing: bool = False) -> pd.DataFrame:
@@ -115,11 +123,24 @@ def agents_table(agents_dir, params_file=None, allow_missing: bool = False) -> p
     if params_file is not None and not allow_missing:
         missing = missing_agents(agents_dir, params_file)
         if missing:
-            raise NasxferError(f"{agents_dir} lacks agents {missing}: finish the training run "
-                               f"(python -m nasxfer.search_agents {agents_dir} {params_file})")
+            raise NasxferError(
+                f"{agents_dir} lacks agents {missing}: finish the training run "
+                f"(python -m nasxfer.search_agents {agents_dir} {params_file})"
+            )
     last = curves.sort_values("env_steps").groupby(["task", "seed"], sort=False).tail(1)
-    out = last[["task", "seed", "env_steps", "updates", "target_queries", "final_test", "final_rank_pct",
-                "n_unique", "train_s"]].rename(columns={"target_queries": "training_queries"})
+    out = last[
+        [
+            "task",
+            "seed",
+            "env_steps",
+            "updates",
+            "target_queries",
+            "final_test",
+            "final_rank_pct",
+            "n_unique",
+            "train_s",
+        ]
+    ].rename(columns={"target_queries": "training_queries"})
     return out.sort_values(["task", "seed"], ignore_index=True)
 
 
@@ -158,7 +179,12 @@ def agent_search(env, policy, budget: int, seed: int, max_episodes: int | None =
 
 
 def agent_trials(
-    env, policy, name: str = "agent", budgets=BUDGETS, trials: int = DEFAULT_TRIALS, base_seed: int = BASE_SEED,
+    env,
+    policy,
+    name: str = "agent",
+    budgets=BUDGETS,
+    trials: int = DEFAULT_TRIALS,
+    base_seed: int = BASE_SEED,
     progress: bool = True,
 ) -> pd.DataFrame:
     """The rows of :func:`run_comparison` for one agent on its env's task (seeds as there)."""
@@ -166,8 +192,17 @@ def agent_trials(
     return pd.DataFrame(_agent_rows(env, policy, name, seeds, budgets, progress), columns=COLUMNS)
 
 
-def _agent_rows(env, policy, name: str, seeds, budgets, progress: bool, desc: str | None = None, source: str = "",
-                prior_queries: int = 0) -> list[dict]:
+def _agent_rows(
+    env,
+    policy,
+    name: str,
+    seeds,
+    budgets,
+    progress: bool,
+    desc: str | None = None,
+    source: str = "",
+    prior_queries: int = 0,
+) -> list[dict]:
     budgets = check_budgets(budgets, env.space.size)
     rows = []
     for seed in tqdm(seeds, desc=desc or name, disable=not progress):
@@ -176,21 +211,16 @@ def _agent_rows(env, policy, name: str, seeds, budgets, progress: bool, desc: st
     return rows
 
 
-def greedy_policy(net):
-    """``policy(obs) -> action`` of a :class:`~nasxfer.agent.QNetwork`: the best-scored valid slot."""
-    import torch
-
-    def policy(obs):
-        with torch.no_grad():
-            q = net(torch.from_numpy(obs["candidates"][None]), torch.from_numpy(obs["action_mask"][None]))
-        return int(q.argmax())
-
-    return policy
-
-
 def checkpoint_trials(
-    paths, params, name: str = AGENT_NAME, budgets=BUDGETS, trials: int = DEFAULT_TRIALS,
-    base_seed: int = BASE_SEED, bench=None, progress: bool = True, task: str | None = None,
+    paths,
+    params,
+    name: str = AGENT_NAME,
+    budgets=BUDGETS,
+    trials: int = DEFAULT_TRIALS,
+    base_seed: int = BASE_SEED,
+    bench=None,
+    progress: bool = True,
+    task: str | None = None,
     prior_queries=None,
 ) -> pd.DataFrame:
     """:func:`agent_trials` for trained agents of one task, loaded from weights checkpoints.
@@ -204,8 +234,8 @@ def checkpoint_trials(
     its search (its training queries when it trained there), recorded in ``prior_queries``
     and added to ``queries``. Rows carry the training task as ``source``.
     """
-    from .agent.evaluate import env_kwargs
-    from .agent.transfer import load_qnetwork
+    from .agent.checkpoints import load_qnetwork
+    from .agent.evaluate import env_kwargs, greedy_policy
     from .env import NASEnv
 
     paths = [Path(p) for p in paths]
@@ -213,7 +243,9 @@ def checkpoint_trials(
         raise NasxferError("checkpoint_trials needs at least one weights checkpoint")
     prior_queries = [0] * len(paths) if prior_queries is None else [int(q) for q in prior_queries]
     if len(prior_queries) != len(paths):
-        raise NasxferError(f"prior_queries has {len(prior_queries)} entries for {len(paths)} checkpoints: give one per path")
+        raise NasxferError(
+            f"prior_queries has {len(prior_queries)} entries for {len(paths)} checkpoints: give one per path"
+        )
     nets = [load_qnetwork(p) for p in paths]
     tasks = {meta["task"] for _, meta in nets}
     if len(tasks) != 1:
@@ -224,8 +256,17 @@ def checkpoint_trials(
     seeds = base_seed + np.arange(check_trials(trials))
     parts = []
     for k, (net, _) in enumerate(nets):
-        parts += _agent_rows(NASEnv(**cfg), greedy_policy(net), name, seeds[k :: len(nets)], budgets, progress,
-                             desc=f"{name} {source}->{task} #{k}", source=source, prior_queries=prior_queries[k])
+        parts += _agent_rows(
+            NASEnv(**cfg),
+            greedy_policy(net),
+            name,
+            seeds[k :: len(nets)],
+            budgets,
+            progress,
+            desc=f"{name} {source}->{task} #{k}",
+            source=source,
+            prior_queries=prior_queries[k],
+        )
     return pd.DataFrame(parts, columns=COLUMNS).sort_values(["seed", "budget"], ignore_index=True)
 
 

@@ -64,8 +64,9 @@ def load_comparison(results_dir) -> tuple[pd.DataFrame, dict]:
     return pd.read_parquet(path), config
 
 
-def add_agents(results_dir, agents_dir, params_file, trials: int | None = None, progress: bool = True,
-               allow_missing: bool = False) -> pd.DataFrame:
+def add_agents(
+    results_dir, agents_dir, params_file, trials: int | None = None, progress: bool = True, allow_missing: bool = False
+) -> pd.DataFrame:
     """Add the agents of :mod:`nasxfer.search_agents` to a saved comparison, as two searchers.
 
     For every task of the comparison: ``dqn scratch``, the agents trained on that task (one per
@@ -92,23 +93,38 @@ def add_agents(results_dir, agents_dir, params_file, trials: int | None = None, 
             paths = [checkpoint_path(agents_dir, s, source) for s in agents["seed"]]
             missing = [str(p) for p in paths if not (p / "weights.pt").is_file()]
             if missing:
-                raise NasxferError(f"agents {missing} have no weights (checkpoints are not in git): retrain them "
-                                   f"with python -m nasxfer.search_agents {agents_dir} {params_file}")
+                raise NasxferError(
+                    f"agents {missing} have no weights (checkpoints are not in git): retrain them "
+                    f"with python -m nasxfer.search_agents {agents_dir} {params_file}"
+                )
             scratch = source == task
             params = grid.agent_params(source, 0)
-            rows.append(checkpoint_trials(
-                paths, params, SCRATCH_NAME if scratch else ZERO_SHOT_NAME, config["budgets"], trials,
-                config["base_seed"], bench=bench, progress=progress, task=task,
-                prior_queries=agents["training_queries"].tolist() if scratch else None))
+            rows.append(
+                checkpoint_trials(
+                    paths,
+                    params,
+                    SCRATCH_NAME if scratch else ZERO_SHOT_NAME,
+                    config["budgets"],
+                    trials,
+                    config["base_seed"],
+                    bench=bench,
+                    progress=progress,
+                    task=task,
+                    prior_queries=agents["training_queries"].tolist() if scratch else None,
+                )
+            )
     old = results["searcher"].isin(AGENT_SEARCHERS)
     results = pd.concat([results[~old], *rows], ignore_index=True)
     config["agents"] = {
-        "params_file": str(params_file), "agents_dir": str(agents_dir), "grid": grid.__dict__, "trials": int(trials),
+        "params_file": str(params_file),
+        "agents_dir": str(agents_dir),
+        "grid": grid.__dict__,
+        "trials": int(trials),
         "policy": "greedy Q-network; trial t uses the agent of seed t % n_seeds",
         SCRATCH_NAME: "trained train_steps env steps on the target task itself: prior_queries = its unique "
-                      "training queries there, queries = prior_queries + search budget",
+        "training queries there, queries = prior_queries + search budget",
         ZERO_SHOT_NAME: "trained on another task (source), greedy on the target: no target cell seen before the "
-                        "search, queries = search budget",
+        "search, queries = search budget",
         "training": table.to_dict(orient="records"),
         "missing": missing_agents(agents_dir, params_file),
     }
@@ -131,21 +147,33 @@ def main(argv=None) -> None:
     ap.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))
     ap.add_argument("--benchmark", default="transnas-bench-101")
     ap.add_argument("--data-dir", default=None, help="folder holding the benchmark tables")
-    ap.add_argument("--add-agents", metavar="AGENTS_DIR", default=None,
-                    help="instead of running the baselines, add the agents trained by nasxfer.search_agents "
-                         "(scratch and zero-shot) to saved results")
+    ap.add_argument(
+        "--add-agents",
+        metavar="AGENTS_DIR",
+        default=None,
+        help="instead of running the baselines, add the agents trained by nasxfer.search_agents "
+        "(scratch and zero-shot) to saved results",
+    )
     ap.add_argument("--params", default="params/laptop.yaml", help="the params file the agents were trained with")
-    ap.add_argument("--agent-trials", type=int, default=None,
-                    help="trials per agent searcher and source task (default: the comparison's trials)")
-    ap.add_argument("--allow-missing", action="store_true",
-                    help="add the agents trained so far, listing the missing ones in config.json")
+    ap.add_argument(
+        "--agent-trials",
+        type=int,
+        default=None,
+        help="trials per agent searcher and source task (default: the comparison's trials)",
+    )
+    ap.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="add the agents trained so far, listing the missing ones in config.json",
+    )
     args = ap.parse_args(argv)
     if args.add_agents:
         import torch
 
         torch.set_num_threads(1)  # batch-1 forwards: more threads only add overhead
-        results = add_agents(args.results_dir, args.add_agents, args.params, trials=args.agent_trials,
-                             allow_missing=args.allow_missing)
+        results = add_agents(
+            args.results_dir, args.add_agents, args.params, trials=args.agent_trials, allow_missing=args.allow_missing
+        )
         print(headline(search_summary(results)).to_string())
         return
     bench = load_benchmark(args.benchmark, tasks=args.tasks, data_dir=args.data_dir)

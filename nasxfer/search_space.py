@@ -55,9 +55,7 @@ class CellSpace:
             raise NasxferError(f"cell indices must be integers, got {arr.dtype}")
         if arr.size and (arr.min() < 0 or arr.max() >= self.size):
             bad = arr[(arr < 0) | (arr >= self.size)].ravel()[0]
-            raise NasxferError(
-                f"cell index {bad} is out of range for {self.name}: use 0..{self.size - 1}"
-            )
+            raise NasxferError(f"cell index {bad} is out of range for {self.name}: use 0..{self.size - 1}")
         return arr
 
     @cached_property

@@ -47,7 +47,7 @@ class Normaliser:
     high: float
 
     @classmethod
-    def for_metric(cls, metric: str, values: np.ndarray) -> "Normaliser":
+    def for_metric(cls, metric: str, values: np.ndarray) -> Normaliser:
         if metric in NATURAL_SCALE:
             return cls(0.0, NATURAL_SCALE[metric])
         if metric in MINMAX_METRICS:
@@ -103,7 +103,7 @@ class RewardShaper:
         return r
 
     @classmethod
-    def fit(cls, benchmark, task: str, transform: str = "gamma", param: float | str = "auto") -> "RewardShaper":
+    def fit(cls, benchmark, task: str, transform: str = "gamma", param: float | str = "auto") -> RewardShaper:
         """Shaper for `task` from the benchmark's validation values.
 
         ``param="auto"`` picks gamma by the sweep (for alpha, auto means 0: no shaping).

@@ -67,7 +67,12 @@ def mean_ci(values, confidence: float = CONFIDENCE, seed: int = 0, n_resamples: 
         out.update(ci_low=v[0] if len(v) == 1 else v.mean(), ci_high=v[0] if len(v) == 1 else v.mean())
         return out
     res = stats.bootstrap(
-        (v,), np.mean, confidence_level=confidence, n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed)
+        (v,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
     )
     out.update(ci_low=res.confidence_interval.low, ci_high=res.confidence_interval.high)
     return out
@@ -82,8 +87,10 @@ def summarise(df: pd.DataFrame, by, value: str, seed: int = 0, carry=()) -> pd.D
     carry = [carry] if isinstance(carry, str) else list(carry)
     missing = [c for c in [*by, value, *carry] if c not in df.columns]
     if missing:
-        raise NasxferError(f"the table lacks columns {missing}: pass a results table that has them "
-                           f"(e.g. from run_comparison or load_comparison)")
+        raise NasxferError(
+            f"the table lacks columns {missing}: pass a results table that has them "
+            f"(e.g. from run_comparison or load_comparison)"
+        )
     rows = []
     for key, g in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -128,7 +135,16 @@ def crossover_points(transfer_runs, scratch_runs, x: str, y: str, window: int = 
             level = yb[-1]
             scratch_x = first_reach(b[x], yb, level)
             cross = first_reach(a[x], ya, level)
-            rows.append({"transfer_run": i, "scratch_run": j, "level": level, "crossover": cross, "scratch_x": scratch_x, "saving": 1 - cross / scratch_x if scratch_x > 0 else np.nan})
+            rows.append(
+                {
+                    "transfer_run": i,
+                    "scratch_run": j,
+                    "level": level,
+                    "crossover": cross,
+                    "scratch_x": scratch_x,
+                    "saving": 1 - cross / scratch_x if scratch_x > 0 else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -166,7 +182,7 @@ class Coverage:
 
     @property
     def label(self) -> str:
-        """"" for a complete grid, else ``partial: k of n seeds, r of R runs``."""
+        """ "" for a complete grid, else ``partial: k of n seeds, r of R runs``."""
         if self.complete:
             return ""
         n = len(self.expected)
@@ -177,8 +193,10 @@ class Coverage:
         for u in self.missing:
             by_seed.setdefault(u.seed, []).append(u.name)
         per_seed = {s: sum(u.seed == s for u in self.expected) for s in by_seed}
-        return "; ".join(f"seed {s}: all {per_seed[s]} runs" if len(names) == per_seed[s] else ", ".join(names)
-                         for s, names in by_seed.items())
+        return "; ".join(
+            f"seed {s}: all {per_seed[s]} runs" if len(names) == per_seed[s] else ", ".join(names)
+            for s, names in by_seed.items()
+        )
 
     def require(self, allow_partial: bool = False) -> Coverage:
         """Refuse an incomplete grid in one line naming what is missing, unless `allow_partial`."""
@@ -213,14 +231,19 @@ def _verdict_clause(cov: Coverage, claim: str, holds: bool, claim_last: bool = F
     if cov.min_seeds < 2:
         return f"-> no verdict on the paper's finding ({claim}): a cell has fewer than 2 seeds"
     verdict = "holds" if holds else "does not hold"
-    return f"-> the paper's finding {verdict} here ({claim})" if claim_last else f"-> the paper's finding ({claim}) {verdict} here"
+    return (
+        f"-> the paper's finding {verdict} here ({claim})"
+        if claim_last
+        else f"-> the paper's finding ({claim}) {verdict} here"
+    )
 
 
 # ---- the transfer grid (RQ1-RQ3) ------------------------------------------------------------
 
 
-def transfer_matrix(results: pd.DataFrame, regime: str, value: str = "final_test", seed: int = 0,
-                    grid=None, allow_partial: bool = False) -> pd.DataFrame:
+def transfer_matrix(
+    results: pd.DataFrame, regime: str, value: str = "final_test", seed: int = 0, grid=None, allow_partial: bool = False
+) -> pd.DataFrame:
     """Mean, std and CI over seeds of every (source, target) cell of one regime's matrix.
 
     Each row also carries the target's scratch cell (the diagonal, same budget) and
@@ -238,7 +261,12 @@ def transfer_matrix(results: pd.DataFrame, regime: str, value: str = "final_test
     cells["diff"] = cells["mean"] - cells["scratch_mean"]
     no_ci = cells.ci_low.isna() | cells.scratch_ci_low.isna()
     cells["verdict"] = np.select(
-        [cells.source == cells.target, no_ci, cells.ci_low > cells.scratch_ci_high, cells.ci_high < cells.scratch_ci_low],
+        [
+            cells.source == cells.target,
+            no_ci,
+            cells.ci_low > cells.scratch_ci_high,
+            cells.ci_high < cells.scratch_ci_low,
+        ],
         ["scratch", "n/a", "better", "worse"],
         "tie",
     )
@@ -255,8 +283,14 @@ def smoothed_curves(curves: pd.DataFrame, value: str = "final_test", window: int
     return out
 
 
-def curve_bands(curves: pd.DataFrame, value: str = "final_test", window: int = 16, seed: int = 0,
-                grid=None, allow_partial: bool = False) -> pd.DataFrame:
+def curve_bands(
+    curves: pd.DataFrame,
+    value: str = "final_test",
+    window: int = 16,
+    seed: int = 0,
+    grid=None,
+    allow_partial: bool = False,
+) -> pd.DataFrame:
     """Mean and CI over seeds of the smoothed curves, per (source, target) and evaluation index."""
     coverage(curves, grid).require(allow_partial)
     sm = smoothed_curves(curves, value, window)
@@ -266,8 +300,14 @@ def curve_bands(curves: pd.DataFrame, value: str = "final_test", window: int = 1
     return bands.merge(steps, on=["source", "target", "eval_index"])
 
 
-def crossovers(curves: pd.DataFrame, x: str = "env_steps", value: str = "final_test", window: int = 16,
-               grid=None, allow_partial: bool = False) -> pd.DataFrame:
+def crossovers(
+    curves: pd.DataFrame,
+    x: str = "env_steps",
+    value: str = "final_test",
+    window: int = 16,
+    grid=None,
+    allow_partial: bool = False,
+) -> pd.DataFrame:
     """All-to-all cross-over points (see :func:`crossover_points`) for every source -> target pair.
 
     Scratch runs on the target are the reference; ``x`` is ``env_steps`` or ``train_s``.
@@ -291,8 +331,9 @@ def crossovers(curves: pd.DataFrame, x: str = "env_steps", value: str = "final_t
 # ---- the paper's findings, checked on our numbers ---------------------------------------------
 
 
-def pretraining_benefit(results: pd.DataFrame, regime: str, value: str = "final_test",
-                        grid=None, allow_partial: bool = False) -> pd.DataFrame:
+def pretraining_benefit(
+    results: pd.DataFrame, regime: str, value: str = "final_test", grid=None, allow_partial: bool = False
+) -> pd.DataFrame:
     """Per target: mean over sources of the transferred agents vs the scratch agent (RQ1).
 
     A target *benefits* when the transferred agents' mean beats scratch's mean;
@@ -311,7 +352,9 @@ def pretraining_benefit(results: pd.DataFrame, regime: str, value: str = "final_
     return per.reset_index()
 
 
-def regime_ranking(results: pd.DataFrame, value: str = "final_rank_pct", grid=None, allow_partial: bool = False) -> pd.DataFrame:
+def regime_ranking(
+    results: pd.DataFrame, value: str = "final_rank_pct", grid=None, allow_partial: bool = False
+) -> pd.DataFrame:
     """RQ2: each regime's off-diagonal cells, mean and CI of `value` (rank percentile: one scale for all tasks)."""
     coverage(results, grid).require(allow_partial)
     off = results[results.source != results.target]
@@ -348,11 +391,14 @@ def rq2_finding(results: pd.DataFrame, grid=None, allow_partial: bool = False) -
     return cov.prefix(
         f"weakest regime: {weakest.regime} (mean rank percentile {weakest['mean']:.1f}, 95% CI "
         f"{weakest.ci_low:.1f}-{weakest.ci_high:.1f}; next {nxt.regime} {nxt['mean']:.1f}, CIs "
-        f"{'apart' if separated else 'overlap'}) " + _verdict_clause(cov, "zero-shot weakest", weakest.regime == "zero_shot")
+        f"{'apart' if separated else 'overlap'}) "
+        + _verdict_clause(cov, "zero-shot weakest", weakest.regime == "zero_shot")
     )
 
 
-def rq3_finding(curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False) -> str:
+def rq3_finding(
+    curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False
+) -> str:
     """Paper: transferred agents reach the scratch agent's final level with less target training.
     Pairs whose target has no scratch run (a partial grid) are not counted."""
     cov = coverage(curves, grid).require(allow_partial)
@@ -377,18 +423,22 @@ def scratch_learning(curves: pd.DataFrame, value: str = "final_test") -> pd.Data
     untrained network (evaluation at step 0) and the trained one (last evaluation)."""
     s = curves[curves.kind == "scratch"].sort_values("env_steps")
     runs = s.groupby(["target", "seed"], sort=False)
-    per_run = pd.DataFrame({
-        "random_walk": runs["random_walk_final_test"].first(),
-        "untrained": runs[value].first(),
-        "trained": runs[value].last(),
-        "env_steps": runs["env_steps"].last(),
-    })
+    per_run = pd.DataFrame(
+        {
+            "random_walk": runs["random_walk_final_test"].first(),
+            "untrained": runs[value].first(),
+            "trained": runs[value].last(),
+            "env_steps": runs["env_steps"].last(),
+        }
+    )
     out = per_run.groupby("target", sort=False).mean()
     out.insert(0, "seeds", per_run.groupby("target", sort=False).size())
     return out.reset_index()
 
 
-def crossover_table(curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False) -> pd.DataFrame:
+def crossover_table(
+    curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False
+) -> pd.DataFrame:
     """The paper's Fig. 12/13 as a table: per source -> target pair, the cross-over point (mean,
     std, CI over the all-to-all run pairs that reach it), where scratch got there, the share of
     run pairs that reach it at all, and the mean saving."""
@@ -400,9 +450,15 @@ def crossover_table(curves: pd.DataFrame, x: str = "env_steps", window: int = 16
 def pair_savings(cp: pd.DataFrame) -> pd.DataFrame:
     """Per source -> target pair of :func:`crossovers` rows: where scratch reached its final
     level (mean), the share of run pairs whose transferred run reaches it, and the mean saving."""
-    return cp.groupby(["source", "target"], sort=False).agg(
-        scratch_x=("scratch_x", "mean"), reached=("crossover", lambda c: c.notna().mean()), saving_mean=("saving", "mean")
-    ).reset_index()
+    return (
+        cp.groupby(["source", "target"], sort=False)
+        .agg(
+            scratch_x=("scratch_x", "mean"),
+            reached=("crossover", lambda c: c.notna().mean()),
+            saving_mean=("saving", "mean"),
+        )
+        .reset_index()
+    )
 
 
 # ---- the search comparison (nasxfer.comparison) --------------------------------------------
@@ -416,7 +472,8 @@ def search_summary(results: pd.DataFrame, value: str = "best_test", seed: int = 
     ``queries`` is the mean number of target cells read (search budget plus prior queries:
     the x at which a searcher is compared, see :mod:`nasxfer.comparison`)."""
     return summarise(results, SEARCH_KEYS, value, seed=seed, carry=("queries",)).sort_values(
-        SEARCH_KEYS, ignore_index=True)
+        SEARCH_KEYS, ignore_index=True
+    )
 
 
 def random_search_expected(bench: Benchmark, task: str, budgets) -> pd.DataFrame:
@@ -452,12 +509,13 @@ def random_search_expected(bench: Benchmark, task: str, budgets) -> pd.DataFrame
 
 
 def _verdict(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> str:
-    """"better" / "worse" when the two 95% intervals do not overlap, else "tie"."""
+    """ "better" / "worse" when the two 95% intervals do not overlap, else "tie"."""
     return "better" if a_lo > b_hi else "worse" if a_hi < b_lo else "tie"
 
 
-def equal_information(results: pd.DataFrame, bench: Benchmark, searcher: str = "evolution",
-                      budget: int | None = None) -> pd.DataFrame:
+def equal_information(
+    results: pd.DataFrame, bench: Benchmark, searcher: str = "evolution", budget: int | None = None
+) -> pd.DataFrame:
     """Per task, the agents against `searcher`, each at the number of target cells it had read.
 
     * zero-shot agents (``dqn zero-shot``, pooled over source tasks) and `searcher` both at
@@ -473,8 +531,10 @@ def equal_information(results: pd.DataFrame, bench: Benchmark, searcher: str = "
     """
     need = {SCRATCH_NAME, ZERO_SHOT_NAME, searcher} - set(results["searcher"])
     if need:
-        raise NasxferError(f"results lack searchers {sorted(need)}: run the baselines and add the agents "
-                           f"(python -m nasxfer.search_efficiency DIR --add-agents AGENTS_DIR --params PARAMS)")
+        raise NasxferError(
+            f"results lack searchers {sorted(need)}: run the baselines and add the agents "
+            f"(python -m nasxfer.search_efficiency DIR --add-agents AGENTS_DIR --params PARAMS)"
+        )
     summary = search_summary(results)
     budget = int(summary["budget"].max()) if budget is None else int(budget)
     at = summary[summary["budget"] == budget].set_index(["task", "searcher"])
@@ -485,15 +545,25 @@ def equal_information(results: pd.DataFrame, bench: Benchmark, searcher: str = "
         s, z, a = (at.loc[(task, n)] for n in (searcher, ZERO_SHOT_NAME, SCRATCH_NAME))
         x = int(min(round(a["queries"]), bench.space.size))
         rand = float(random_search_expected(bench, task, (x,))["expected_best_test"].iloc[0])
-        rows.append({
-            "task": task, "budget": budget,
-            f"{searcher}": s["mean"], f"{searcher}_ci_low": s["ci_low"], f"{searcher}_ci_high": s["ci_high"],
-            "zero_shot": z["mean"], "zero_shot_ci_low": z["ci_low"], "zero_shot_ci_high": z["ci_high"],
-            "zero_shot_vs_" + searcher: _verdict(z["ci_low"], z["ci_high"], s["ci_low"], s["ci_high"]),
-            "scratch": a["mean"], "scratch_ci_low": a["ci_low"], "scratch_ci_high": a["ci_high"],
-            "scratch_queries": float(a["queries"]), "random_at_scratch_queries": rand,
-            "scratch_vs_random": _verdict(a["ci_low"], a["ci_high"], rand, rand),
-        })
+        rows.append(
+            {
+                "task": task,
+                "budget": budget,
+                f"{searcher}": s["mean"],
+                f"{searcher}_ci_low": s["ci_low"],
+                f"{searcher}_ci_high": s["ci_high"],
+                "zero_shot": z["mean"],
+                "zero_shot_ci_low": z["ci_low"],
+                "zero_shot_ci_high": z["ci_high"],
+                "zero_shot_vs_" + searcher: _verdict(z["ci_low"], z["ci_high"], s["ci_low"], s["ci_high"]),
+                "scratch": a["mean"],
+                "scratch_ci_low": a["ci_low"],
+                "scratch_ci_high": a["ci_high"],
+                "scratch_queries": float(a["queries"]),
+                "random_at_scratch_queries": rand,
+                "scratch_vs_random": _verdict(a["ci_low"], a["ci_high"], rand, rand),
+            }
+        )
     if not rows:
         raise NasxferError("no task has scratch agents, zero-shot agents and the searcher at that budget")
     return pd.DataFrame(rows)

@@ -26,8 +26,9 @@ def _episode(env, actions, seed):
     from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
     obs, info = env.reset(seed=seed)
-    ep = SingleAgentEpisode(observations=[obs], infos=[info], observation_space=env.observation_space,
-                            action_space=env.action_space)
+    ep = SingleAgentEpisode(
+        observations=[obs], infos=[info], observation_space=env.observation_space, action_space=env.action_space
+    )
     for a in actions:
         obs, r, term, trunc, info = env.step(a)
         ep.add_env_step(obs, a, r, infos=info, terminated=term, truncated=trunc)
@@ -74,7 +75,10 @@ def test_dqn_loss_bootstraps_truncated_not_terminated(double_q):
     }
     stub = SimpleNamespace(metrics=MetricsLogger(), config=cfg)
     DQNTorchLearner.compute_loss_for_module(
-        stub, module_id="m", config=cfg, batch=batch,
+        stub,
+        module_id="m",
+        config=cfg,
+        batch=batch,
         fwd_out={QF_PREDS: q, QF_NEXT_PREDS: q_next, QF_TARGET_NEXT_PREDS: q_target_next},
     )
     td = np.asarray(stub.metrics.peek(("m", "td_error"))).reshape(-1)

@@ -32,7 +32,9 @@ def test_agent_beats_random_walk(data_dir):
         random_final.append(rollout("random", p, seed=p.eval_seed)["final_test"].to_numpy())
     a, r = np.concatenate(agent_final), np.concatenate(random_final)
     res = stats.wilcoxon(a, r, alternative="greater")
-    print(f"agent {a.mean():.3f} vs random walk {r.mean():.3f}, per seed "
-          f"{[round(x.mean(), 3) for x in agent_final]}, p = {res.pvalue:.2g}")
+    print(
+        f"agent {a.mean():.3f} vs random walk {r.mean():.3f}, per seed "
+        f"{[round(x.mean(), 3) for x in agent_final]}, p = {res.pvalue:.2g}"
+    )
     assert a.mean() > r.mean()
     assert res.pvalue < 0.01

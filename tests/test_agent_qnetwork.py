@@ -52,10 +52,14 @@ def test_rl_module_exploration_respects_mask_and_epsilon():
 
     from nasxfer.agent.rl_module import NASQModule
 
-    obs_space = gym.spaces.Dict({"candidates": gym.spaces.Box(0, 1, (7, 11), np.float32),
-                                 "action_mask": gym.spaces.Box(0, 1, (7,), np.int8)})
-    mod = NASQModule(observation_space=obs_space, action_space=gym.spaces.Discrete(7),
-                     model_config=dict(embed_dim=16, n_heads=4, n_layers=1, ff_dim=32, head_hidden=16))
+    obs_space = gym.spaces.Dict(
+        {"candidates": gym.spaces.Box(0, 1, (7, 11), np.float32), "action_mask": gym.spaces.Box(0, 1, (7,), np.int8)}
+    )
+    mod = NASQModule(
+        observation_space=obs_space,
+        action_space=gym.spaces.Discrete(7),
+        model_config=dict(embed_dim=16, n_heads=4, n_layers=1, ff_dim=32, head_hidden=16),
+    )
     x, mask = _batch(b=400)
     batch = {Columns.OBS: {"candidates": x, "action_mask": mask}}
     greedy = mod.forward_inference(batch)[Columns.ACTIONS]

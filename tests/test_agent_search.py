@@ -1,6 +1,5 @@
 """Trained agents in the search-efficiency comparison: checkpoints -> greedy policy -> query-budget rows."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -22,7 +21,9 @@ def _checkpoint(path, bench, task, seed):
     enc = NASEnv(task, bench, max_steps=PARAMS.max_steps).observation_space["candidates"].shape[-1]
     torch.manual_seed(seed)
     net = QNetwork(enc, **PARAMS.network_config())
-    write_checkpoint(path, net.state_dict(), dict(**net.config, task=task, benchmark=bench.name, env_steps=0, seed=seed))
+    write_checkpoint(
+        path, net.state_dict(), dict(**net.config, task=task, benchmark=bench.name, env_steps=0, seed=seed)
+    )
     return path, net
 
 

@@ -76,7 +76,8 @@ def test_transfer_starts_from_source_weights(trained, tmp_path):
             assert torch.equal(mod._target_qnet.state_dict()[k], v)
         # env runners were synced too
         runner_w = agent.algo.env_runner_group.foreach_env_runner(
-            lambda r: {k: v.clone() for k, v in r.module.qnet.state_dict().items()}, local_env_runner=False)[0]
+            lambda r: {k: v.clone() for k, v in r.module.qnet.state_dict().items()}, local_env_runner=False
+        )[0]
         assert all(torch.equal(runner_w[k], v) for k, v in state.items())
         assert agent.source["task"] == "class_object"
     finally:

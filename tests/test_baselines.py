@@ -83,15 +83,24 @@ def test_mutation_changes_exactly_one_edge(bench):
 
 def test_regularized_evolution_beats_random_search_at_200(bench):
     seeds = range(100)
-    best = {n: np.mean([run_search(n, bench, TASK, 200, s).best_at(200)[1] for s in seeds])
-            for n in ("random", "evolution")}
+    best = {
+        n: np.mean([run_search(n, bench, TASK, 200, s).best_at(200)[1] for s in seeds]) for n in ("random", "evolution")
+    }
     assert best["evolution"] > best["random"]
 
 
-@pytest.mark.parametrize("budget, population, sample", [
-    (10, 10, 3), (25, 10, 3), (50, 10, 3),  # NAS-Bench-201's 10 / 3
-    (100, 20, 5), (200, 40, 10), (500, 100, 25), (20_000, 100, 25),  # up to Real et al.'s 100 / 25
-])
+@pytest.mark.parametrize(
+    "budget, population, sample",
+    [
+        (10, 10, 3),
+        (25, 10, 3),
+        (50, 10, 3),  # NAS-Bench-201's 10 / 3
+        (100, 20, 5),
+        (200, 40, 10),
+        (500, 100, 25),
+        (20_000, 100, 25),  # up to Real et al.'s 100 / 25
+    ],
+)
 def test_evolution_is_configured_for_its_budget(bench, budget, population, sample):
     assert evolution_config(budget) == {"population_size": population, "sample_size": sample}
     if budget <= bench.space.size:  # the searcher picks the rule up from its oracle's budget
@@ -104,8 +113,10 @@ def test_evolution_beats_random_search_at_50_queries(bench):
     # landscape rewards one-edit steps from good cells (t ~ 9 over 300 seeds). With the old
     # population of 100, evolution at 50 queries is still random sampling, and this fails.
     seeds = range(200)
-    best = {n: np.array([run_search(n, bench, "autoencoder", 50, s).best_at(50)[2] for s in seeds])
-            for n in ("random", "evolution")}
+    best = {
+        n: np.array([run_search(n, bench, "autoencoder", 50, s).best_at(50)[2] for s in seeds])
+        for n in ("random", "evolution")
+    }
     t = stats.ttest_ind(best["evolution"], best["random"], equal_var=False, alternative="greater")
     assert t.pvalue < 1e-3, (best["evolution"].mean(), best["random"].mean(), t)
 

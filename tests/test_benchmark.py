@@ -55,7 +55,11 @@ def test_rows_follow_the_file_id_rule(bench, data_dir):
 def test_lookup_by_index_tuple_string_and_arrays_agree(bench):
     s = "64-41414-3_02_123"
     i = bench.space.from_string(s)
-    assert bench.query("class_object", s) == bench.query("class_object", (3, 0, 2, 1, 2, 3)) == bench.query("class_object", i)
+    assert (
+        bench.query("class_object", s)
+        == bench.query("class_object", (3, 0, 2, 1, 2, 3))
+        == bench.query("class_object", i)
+    )
     idx = np.array([[0, i], [4095, 17]])
     got = bench.query("autoencoder", idx, "test")
     assert got.shape == (2, 2) and got[0, 1] == bench.task("autoencoder").test[i]
@@ -109,8 +113,12 @@ def test_paper_tasks_load_with_the_metrics_the_readme_states(data_dir):
     metric on its scale, higher is better (room_layout's loss enters negated)."""
     b = load_benchmark(tasks=PAPER_TASKS, data_dir=data_dir)
     assert list(b.tasks) == list(PAPER_TASKS)
-    scale = {"class_object": ("top1", 0, 100), "room_layout": ("neg_loss", -np.inf, 0),
-             "autoencoder": ("ssim", 0, 1), "segmentsemantic": ("mIoU", 0, 100)}
+    scale = {
+        "class_object": ("top1", 0, 100),
+        "room_layout": ("neg_loss", -np.inf, 0),
+        "autoencoder": ("ssim", 0, 1),
+        "segmentsemantic": ("mIoU", 0, 100),
+    }
     for task, (metric, lo, hi) in scale.items():
         t = b.task(task)
         assert t.metric == metric
@@ -155,7 +163,9 @@ def test_pth_converter_gives_the_same_tables_and_keeps_curves(fake_pth, bench):
         np.testing.assert_array_equal(t.test, ref.test)
         np.testing.assert_array_equal(t.time_elapsed, ref.time_elapsed)
         assert t.curves[f"valid_{t.metric}"].shape == (4096, 3)
-    np.testing.assert_array_equal(conv.task("segmentsemantic").extra["acc"]["valid"], bench.task("segmentsemantic").extra["acc"]["valid"])
+    np.testing.assert_array_equal(
+        conv.task("segmentsemantic").extra["acc"]["valid"], bench.task("segmentsemantic").extra["acc"]["valid"]
+    )
 
 
 def test_pth_converter_refuses_other_files(tmp_path):

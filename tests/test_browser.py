@@ -30,7 +30,9 @@ from pathlib import Path
 
 import pytest
 
-websocket = pytest.importorskip("websocket", reason="websocket-client is needed to drive Chromium (pip install websocket-client)")
+websocket = pytest.importorskip(
+    "websocket", reason="websocket-client is needed to drive Chromium (pip install websocket-client)"
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LAPTOP = ROOT / "outputs" / "laptop"
@@ -46,11 +48,14 @@ def find_chromium() -> str | None:
 
 
 CHROMIUM = find_chromium()
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium found (looked for $CHROMIUM, chromium, chromium-browser, google-chrome): "
-    "scripts/setup.sh installs Debian's chromium when run as root with apt-get; else install it and rerun",
-)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no Chromium found (looked for $CHROMIUM, chromium, chromium-browser, google-chrome): "
+        "scripts/setup.sh installs Debian's chromium when run as root with apt-get; else install it and rerun",
+    ),
+]
 
 # Counts what a page has drawn. In SVG: the elements of Vega's data marks (class role-mark; axes,
 # legends and titles have other roles). In a canvas or an image: "colour" pixels, whose channels
@@ -104,13 +109,27 @@ class Browser:
         self.profile = tmp / "chromium-profile"
         self.log = open(tmp / "chromium.log", "wb")
         self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-default-apps", "--no-proxy-server", "--window-size=1280,1600",
-             # every name resolves to nothing except loopback: a request that tries to leave fails (and is recorded)
-             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-             f"--user-data-dir={self.profile}", "--remote-debugging-port=0", "about:blank"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-default-apps",
+                "--no-proxy-server",
+                "--window-size=1280,1600",
+                # every name resolves to nothing except loopback: a request that tries to leave fails (and is recorded)
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.time() + 60
@@ -121,7 +140,9 @@ class Browser:
             time.sleep(0.1)
         port = int(port_file.read_text().split()[0])
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        pages = [t for t in json.load(opener.open(f"http://127.0.0.1:{port}/json/list", timeout=10)) if t["type"] == "page"]
+        pages = [
+            t for t in json.load(opener.open(f"http://127.0.0.1:{port}/json/list", timeout=10)) if t["type"] == "page"
+        ]
         self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
         self.next_id, self.requests, self.failed, self.console, self.loaded = 0, [], [], [], False
         for domain in ("Network", "Page", "Runtime"):
@@ -136,7 +157,9 @@ class Browser:
         elif m == "Network.loadingFailed":
             self.failed.append(p.get("errorText"))
         elif m == "Runtime.exceptionThrown":
-            self.console.append(p["exceptionDetails"].get("exception", {}).get("description") or p["exceptionDetails"].get("text"))
+            self.console.append(
+                p["exceptionDetails"].get("exception", {}).get("description") or p["exceptionDetails"].get("text")
+            )
 
     def call(self, method: str, **params):
         self.next_id += 1
@@ -172,8 +195,10 @@ class Browser:
                 print(f"drawn: {counts}")
                 return counts
             if time.time() > deadline:
-                raise AssertionError(f"no chart drawn within {timeout:.0f} s: {counts}; page errors {self.console}; "
-                                     f"requests {self.requests[:20]}")
+                raise AssertionError(
+                    f"no chart drawn within {timeout:.0f} s: {counts}; page errors {self.console}; "
+                    f"requests {self.requests[:20]}"
+                )
             time.sleep(poll)
 
     def screenshot(self, name: str) -> None:
@@ -266,12 +291,19 @@ def test_report_pages_draw_offline(browser, serve, tmp_path):
     base = serve(index.parent)
     browser.open(f"{base}/index.html")
     browser.wait_for(lambda c: True)
-    links = json.loads(browser.evaluate(
-        "JSON.stringify([...document.querySelectorAll('ol a')].map(a => a.getAttribute('href')))"))
+    links = json.loads(
+        browser.evaluate("JSON.stringify([...document.querySelectorAll('ol a')].map(a => a.getAttribute('href')))")
+    )
     text = browser.evaluate("document.body.innerText")
     config = json.loads((LAPTOP / "config.json").read_text())
-    for fact in (config["grid"]["run_name"], config["grid"]["agent"]["preset"], str(config["grid"]["train_steps"]),
-                 str(config["grid"]["finetune_steps"]), ", ".join(map(str, config["grid"]["seeds"])), config["nasxfer_version"]):
+    for fact in (
+        config["grid"]["run_name"],
+        config["grid"]["agent"]["preset"],
+        str(config["grid"]["train_steps"]),
+        str(config["grid"]["finetune_steps"]),
+        ", ".join(map(str, config["grid"]["seeds"])),
+        config["nasxfer_version"],
+    ):
         assert fact in text, f"the index does not state {fact!r}: {text}"
     assert sorted(links) == sorted(f"{p.stem}.html" for p in notebooks)
     drawn = {}
@@ -279,7 +311,9 @@ def test_report_pages_draw_offline(browser, serve, tmp_path):
         n = _count_offline_charts(p)
         browser.open(f"{base}/{p.stem}.html")
         # every chart drawn by vega from the page's local JavaScript, which then removes the PNG fallback
-        drawn[p.stem] = browser.wait_for(lambda c: c["vega_views_drawn"] >= n and len(c["image_colour"]) == 0, timeout=60)
+        drawn[p.stem] = browser.wait_for(
+            lambda c, n=n: c["vega_views_drawn"] >= n and len(c["image_colour"]) == 0, timeout=60
+        )
         browser.screenshot(f"report-{p.stem}")
     assert browser.external_requests() == [], browser.external_requests()
     assert sum(c["vega_views_drawn"] for c in drawn.values()) >= 10, drawn
@@ -326,8 +360,11 @@ def _count_offline_charts(path: Path) -> int:
         nb = json.loads(path.read_text())
     except (OSError, ValueError):
         return 0
-    return sum(VEGA_MIME in o.get("data", {}) and "image/png" in o.get("data", {})
-               for c in nb.get("cells", []) for o in c.get("outputs", []))
+    return sum(
+        VEGA_MIME in o.get("data", {}) and "image/png" in o.get("data", {})
+        for c in nb.get("cells", [])
+        for o in c.get("outputs", [])
+    )
 
 
 def _has_offline_chart(path: Path) -> bool:
@@ -339,8 +376,17 @@ def _cdn_charts(notebooks) -> list[str]:
     bad = []
     for p in notebooks:
         nb = json.loads(p.read_text())
-        html = [o["data"]["text/html"] for c in nb.get("cells", []) for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
-        if any("vega" in (h if isinstance(h, str) else "".join(h)) and "https://cdn" in (h if isinstance(h, str) else "".join(h)) for h in html):
+        html = [
+            o["data"]["text/html"]
+            for c in nb.get("cells", [])
+            for o in c.get("outputs", [])
+            if "text/html" in o.get("data", {})
+        ]
+        if any(
+            "vega" in (h if isinstance(h, str) else "".join(h))
+            and "https://cdn" in (h if isinstance(h, str) else "".join(h))
+            for h in html
+        ):
             bad.append(p.name)
     return bad
 
@@ -348,10 +394,14 @@ def _cdn_charts(notebooks) -> list[str]:
 def require_offline_notebooks(notebooks) -> None:
     """Fail on notebooks whose charts need a CDN; skip where no notebook holds a chart at all."""
     bad = _cdn_charts(notebooks)
-    assert not bad, (f"{', '.join(bad)} in {notebooks_dir()} show charts that load vega from a CDN: re-execute them with "
-                     "nasxfer.figures.use_offline_renderer() called in their first code cell")
+    assert not bad, (
+        f"{', '.join(bad)} in {notebooks_dir()} show charts that load vega from a CDN: re-execute them with "
+        "nasxfer.figures.use_offline_renderer() called in their first code cell"
+    )
     if not any(_has_offline_chart(p) for p in notebooks):
-        pytest.skip(f"no notebook in {notebooks_dir()} holds a chart (set NASXFER_BROWSER_NOTEBOOKS to executed notebooks)")
+        pytest.skip(
+            f"no notebook in {notebooks_dir()} holds a chart (set NASXFER_BROWSER_NOTEBOOKS to executed notebooks)"
+        )
 
 
 def notebook_under_test() -> Path | None:
@@ -368,22 +418,44 @@ def test_notebook_draws_in_jupyterlab(browser, tmp_path):
     n_charts = _count_offline_charts(nb)
     settings = tmp_path / "jsettings"
     # render every cell, not only those in view, so that every chart can be counted; no news fetch
-    for ext, name, value in (("notebook-extension", "tracker", {"windowingMode": "none"}),
-                             ("apputils-extension", "notification", {"fetchNews": "false", "checkForUpdates": False})):
+    for ext, name, value in (
+        ("notebook-extension", "tracker", {"windowingMode": "none"}),
+        ("apputils-extension", "notification", {"fetchNews": "false", "checkForUpdates": False}),
+    ):
         (settings / "@jupyterlab" / ext).mkdir(parents=True, exist_ok=True)
         (settings / "@jupyterlab" / ext / f"{name}.jupyterlab-settings").write_text(json.dumps(value))
     shutil.copy(nb, root / nb.name)  # the server's root holds only a copy: opening it never rewrites the original
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "jcfg"), JUPYTER_RUNTIME_DIR=str(tmp_path / "jrt"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "jws"))
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jcfg"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jrt"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "jws"),
+    )
     log = open(tmp_path / "jupyterlab.log", "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.extension_manager=readonly", f"--LabApp.user_settings_dir={settings}", "--ServerApp.open_browser=False",
-         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.port_retries=0",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+            f"--LabApp.user_settings_dir={settings}",
+            "--ServerApp.open_browser=False",
+            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=root,
     )
     try:
         deadline = time.time() + 120
@@ -394,11 +466,13 @@ def test_notebook_draws_in_jupyterlab(browser, tmp_path):
                 break
             except OSError:
                 if server.poll() is not None or time.time() > deadline:
-                    raise AssertionError(f"JupyterLab did not start: {(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
+                    raise AssertionError(
+                        f"JupyterLab did not start: {(tmp_path / 'jupyterlab.log').read_text()[-3000:]}"
+                    ) from None
                 time.sleep(0.5)
         browser.open(f"http://127.0.0.1:{port}/lab/tree/{urllib.parse.quote(nb.name)}?token={token}&reset")
         # every chart output of the notebook drawn by JupyterLab's own Vega renderer (not the PNG beside it)
-        counts = browser.wait_for(lambda c: c["vega_views_drawn"] >= n_charts, timeout=120)
+        browser.wait_for(lambda c: c["vega_views_drawn"] >= n_charts, timeout=120)
         browser.screenshot("jupyterlab")
         assert browser.external_requests() == [], browser.external_requests()
     finally:

@@ -12,8 +12,9 @@ TASKS = ("class_object", "autoencoder")
 
 @pytest.fixture(scope="module")
 def small(bench):
-    return run_comparison(bench, TASKS, budgets=(5, 20), trials=4, searchers=("random", "local"),
-                          base_seed=10, progress=False)
+    return run_comparison(
+        bench, TASKS, budgets=(5, 20), trials=4, searchers=("random", "local"), base_seed=10, progress=False
+    )
 
 
 def test_comparison_is_a_tidy_table_of_real_lookups(bench, small):

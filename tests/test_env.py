@@ -50,7 +50,9 @@ def test_action_mask_is_all_ones_because_every_cell_has_the_same_number_of_neigh
     for b, n in ((bench, 18), (nb201, 24)):
         table = b.space.neighbour_table
         assert table.shape == (b.space.size, n) == (b.space.size, b.space.n_neighbours)
-        assert (np.diff(table, axis=1) > 0).all() and (table != np.arange(b.space.size)[:, None]).all()  # n distinct others
+        assert (np.diff(table, axis=1) > 0).all() and (
+            table != np.arange(b.space.size)[:, None]
+        ).all()  # n distinct others
         for cap in (5, n, 50):
             env = NASEnv(list(b.tasks)[0], b, max_steps=5, max_neighbours=cap)
             obs, _ = env.reset(seed=cap)

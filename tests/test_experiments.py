@@ -11,21 +11,54 @@ from nasxfer.stats import crossover_points, mean_ci, pretraining_benefit, transf
 
 def _curve(seed, source, target, levels, steps=(0, 100, 200, 300, 400)):
     return pd.DataFrame(
-        {"run_name": "t", "seed": seed, "source": source, "target": target,
-         "kind": "scratch" if source == target else "transfer", "env_steps": list(steps),
-         "updates": 0, "train_s": [s / 10 for s in steps], "wall_s": 0.0, "final_test": levels,
-         "final_rank_pct": levels, "best_test": levels, "n_unique": 5.0, "ret": 0.0}
+        {
+            "run_name": "t",
+            "seed": seed,
+            "source": source,
+            "target": target,
+            "kind": "scratch" if source == target else "transfer",
+            "env_steps": list(steps),
+            "updates": 0,
+            "train_s": [s / 10 for s in steps],
+            "wall_s": 0.0,
+            "final_test": levels,
+            "final_rank_pct": levels,
+            "best_test": levels,
+            "n_unique": 5.0,
+            "ret": 0.0,
+        }
     )
 
 
 def test_regime_table_reads_each_regime_at_its_budget():
-    g = ex.GridConfig(run_name="t", source_tasks=["class_object", "autoencoder"], target_tasks=["class_object", "autoencoder"],
-                      seeds=[0], train_steps=400, finetune_steps=200, eval_every=100, agent={"preset": "ci"})
-    curves = pd.concat([_curve(0, "autoencoder", "class_object", [1, 2, 3, 4, 5]), _curve(0, "class_object", "class_object", [0, 1, 2, 3, 9])])
+    g = ex.GridConfig(
+        run_name="t",
+        source_tasks=["class_object", "autoencoder"],
+        target_tasks=["class_object", "autoencoder"],
+        seeds=[0],
+        train_steps=400,
+        finetune_steps=200,
+        eval_every=100,
+        agent={"preset": "ci"},
+    )
+    curves = pd.concat(
+        [
+            _curve(0, "autoencoder", "class_object", [1, 2, 3, 4, 5]),
+            _curve(0, "class_object", "class_object", [0, 1, 2, 3, 9]),
+        ]
+    )
     r = ex.regime_table(curves, g).set_index(["source", "regime"])["final_test"]
-    assert r[("autoencoder", "zero_shot")] == 1 and r[("autoencoder", "fine_tune")] == 3 and r[("autoencoder", "retrain")] == 5
+    assert (
+        r[("autoencoder", "zero_shot")] == 1
+        and r[("autoencoder", "fine_tune")] == 3
+        and r[("autoencoder", "retrain")] == 5
+    )
     # the diagonal: scratch at the same budgets; its zero-shot is the trained agent on its own task
-    assert r[("class_object", "fine_tune")] == 2 and r[("class_object", "retrain")] == 9 and r[("class_object", "zero_shot")] == 9
+    assert (
+        r[("class_object", "fine_tune")] == 2
+        and r[("class_object", "retrain")] == 9
+        and r[("class_object", "zero_shot")] == 9
+    )
 
 
 # Resuming a grid (killed runs, damaged parts and checkpoints, changed settings, the run lock,
@@ -54,7 +87,10 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     ex.write_atomic(pd.DataFrame({"a": [1]}), tmp_path / "x.parquet")
     ex.write_json_atomic({"b": 2}, tmp_path / "x.json")
-    assert pd.read_parquet(tmp_path / "x.parquet").a.tolist() == [1] and sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.parquet"]
+    assert pd.read_parquet(tmp_path / "x.parquet").a.tolist() == [1] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "x.json",
+        "x.parquet",
+    ]
 
 
 def test_mean_ci_brackets_the_mean_and_handles_small_samples():
@@ -95,11 +131,27 @@ def _grid_results(zero_shot_level, transfer_level):
     for seed, noise in enumerate((-0.1, 0.0, 0.1)):
         for target, source in (("a", "b"), ("b", "a")):
             for regime in ("zero_shot", "fine_tune", "retrain"):
-                rows.append({"seed": seed, "source": target, "target": target, "regime": regime,
-                             "final_test": 10 + noise, "final_rank_pct": 50 + noise})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "source": target,
+                        "target": target,
+                        "regime": regime,
+                        "final_test": 10 + noise,
+                        "final_rank_pct": 50 + noise,
+                    }
+                )
                 level = zero_shot_level if regime == "zero_shot" else transfer_level
-                rows.append({"seed": seed, "source": source, "target": target, "regime": regime,
-                             "final_test": level + noise, "final_rank_pct": 5 * level + noise})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "source": source,
+                        "target": target,
+                        "regime": regime,
+                        "final_test": level + noise,
+                        "final_rank_pct": 5 * level + noise,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -117,10 +169,14 @@ def test_findings_say_whether_the_paper_holds_from_the_numbers():
 def test_rq3_finding_counts_pairs_where_transfer_is_faster():
     from nasxfer.stats import rq3_finding
 
-    fast = pd.concat([_curve(s, "b", "a", [4, 5, 5, 5, 5]) for s in (0, 1)] + [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)])
+    fast = pd.concat(
+        [_curve(s, "b", "a", [4, 5, 5, 5, 5]) for s in (0, 1)] + [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)]
+    )
     text = rq3_finding(fast, window=1)
     assert "sooner in 1 of 1" in text and "mean saving 75%" in text and text.endswith("holds here (majority of pairs)")
-    slow = pd.concat([_curve(s, "b", "a", [1, 1, 1, 1, 2]) for s in (0, 1)] + [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)])
+    slow = pd.concat(
+        [_curve(s, "b", "a", [1, 1, 1, 1, 2]) for s in (0, 1)] + [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)]
+    )
     assert "sooner in 0 of 1" in rq3_finding(slow, window=1) and "does not hold" in rq3_finding(slow, window=1)
 
 
@@ -130,7 +186,14 @@ def test_scratch_learning_reads_floor_start_and_end_of_scratch_runs():
     runs = [_curve(s, "a", "a", [1 + s, 2, 3, 4, 5 + s]).assign(random_walk_final_test=0.5) for s in (0, 1)]
     runs.append(_curve(0, "b", "a", [9, 9, 9, 9, 9]))  # a transfer run: not a scratch agent
     row = scratch_learning(pd.concat(runs)).iloc[0]
-    assert (row.target, row.seeds, row.random_walk, row.untrained, row.trained, row.env_steps) == ("a", 2, 0.5, 1.5, 5.5, 400)
+    assert (row.target, row.seeds, row.random_walk, row.untrained, row.trained, row.env_steps) == (
+        "a",
+        2,
+        0.5,
+        1.5,
+        5.5,
+        400,
+    )
 
 
 def test_crossover_table_counts_unreached_pairs():

@@ -1,7 +1,6 @@
 """Figure files, the notebook renderer, task colours and tooltips (the browser checks are in test_browser.py)."""
 
 import base64
-import json
 import re
 import subprocess
 import sys
@@ -30,9 +29,11 @@ def small_chart():
 
 
 def test_importing_changes_no_altair_state():
-    code = ("import altair as alt; before = alt.renderers.active; import nasxfer.figures, nasxfer.report; "
-            "assert alt.renderers.active == before, alt.renderers.active; "
-            "assert 'nasxfer' not in alt.renderers.names(), alt.renderers.names()")
+    code = (
+        "import altair as alt; before = alt.renderers.active; import nasxfer.figures, nasxfer.report; "
+        "assert alt.renderers.active == before, alt.renderers.active; "
+        "assert 'nasxfer' not in alt.renderers.names(), alt.renderers.names()"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -67,7 +68,8 @@ def test_save_chart_writes_png_svg_and_an_offline_page(tmp_path):
     assert "cdn" not in page.lower() and '<img src="a.png"' in page
     # one copy of the JavaScript for the whole folder, and no temporary files left behind
     assert sorted(p.name for p in (tmp_path / "figs").rglob("*")) == sorted(
-        ["a.html", "a.png", "a.svg", "b.html", "b.png", "b.svg", "vendor", figures.VENDOR_FILE])
+        ["a.html", "a.png", "a.svg", "b.html", "b.png", "b.svg", "vendor", figures.VENDOR_FILE]
+    )
 
 
 def _colour_scale(chart) -> dict:
@@ -91,7 +93,9 @@ def _colour_scale(chart) -> dict:
 def test_one_colour_per_task_across_figures(laptop):
     results, curves = laptop
     sweep = pd.DataFrame({"task": ["segmentsemantic", "class_object"], "gamma": [1.0, 1.0], "spread": [0.1, 0.2]})
-    hist = pd.DataFrame({"task": ["autoencoder", "room_layout", "class_object"], "bin_start": 0.0, "bin_end": 0.1, "share": 1.0})
+    hist = pd.DataFrame(
+        {"task": ["autoencoder", "room_layout", "class_object"], "bin_start": 0.0, "bin_end": 0.1, "share": 1.0}
+    )
     cross = crossover_table(curves[curves.target == "room_layout"])
     scales = [
         _colour_scale(figures.gamma_sweep_chart(sweep, sweep)),
@@ -131,9 +135,15 @@ def test_aggregate_marks_have_ci_tooltips(laptop):
     matrices = pd.concat([transfer_matrix(results, r) for r in ("zero_shot", "retrain")], ignore_index=True)
     stats = {"mean", "ci_low", "ci_high", "n"}
     charts = {
-        "matrix": (figures.transfer_matrix_chart(matrices[matrices.regime == "retrain"], "t"), {"source", "target", "regime"}),
+        "matrix": (
+            figures.transfer_matrix_chart(matrices[matrices.regime == "retrain"], "t"),
+            {"source", "target", "regime"},
+        ),
         "regimes": (figures.regimes_chart(matrices), {"source", "target", "regime"}),
-        "curves": (figures.training_curves_chart(curve_bands(one.groupby(["seed", "source", "target"]).head(3))), {"source", "target"}),
+        "curves": (
+            figures.training_curves_chart(curve_bands(one.groupby(["seed", "source", "target"]).head(3))),
+            {"source", "target"},
+        ),
         "crossover": (figures.crossover_chart(crossover_table(one), "steps"), {"source", "target"}),
     }
     for name, (chart, keys) in charts.items():

@@ -34,7 +34,11 @@ def _code_cells(nb):
 
 
 def _comments(cell):
-    return [line.strip().lstrip("#").strip() for line in "".join(cell["source"]).splitlines() if line.strip().startswith("#")]
+    return [
+        line.strip().lstrip("#").strip()
+        for line in "".join(cell["source"]).splitlines()
+        if line.strip().startswith("#")
+    ]
 
 
 def _meant_to_be_checked(cell) -> bool:
@@ -49,10 +53,14 @@ def test_notebooks_use_only_markers_nbval_knows(path):
     for i, cell in enumerate(_code_cells(nb)):
         for tag in cell.get("metadata", {}).get("tags", []):
             if LOOKS_LIKE_MARKER.match(tag):
-                assert tag in metadata_tags, f"{path.name} code cell {i}: tag {tag!r} is not an nbval tag ({sorted(metadata_tags)})"
+                assert tag in metadata_tags, (
+                    f"{path.name} code cell {i}: tag {tag!r} is not an nbval tag ({sorted(metadata_tags)})"
+                )
         for comment in _comments(cell):
             if LOOKS_LIKE_MARKER.match(comment):
-                assert comment in comment_markers, f"{path.name} code cell {i}: comment {comment!r} is not an nbval marker"
+                assert comment in comment_markers, (
+                    f"{path.name} code cell {i}: comment {comment!r} is not an nbval marker"
+                )
     assert any(_meant_to_be_checked(c) for c in _code_cells(nb)), f"{path.name} compares no cell at all"
 
 
@@ -94,8 +102,22 @@ def test_nbval_fails_when_a_checked_cell_is_tampered_with(path, tmp_path):
     report = tmp_path / "report.xml"
     env = {**os.environ, PROFILE_ENV: "laptop"}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", f"--junitxml={report}", str(copy)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--junitxml={report}",
+            str(copy),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode != 0, f"nbval passed a notebook whose checked cells {checked} were tampered with"
     failed = {}
@@ -132,14 +154,19 @@ def test_open_run_reads_the_checked_in_run_whatever_the_working_folder(monkeypat
     monkeypatch.chdir(ROOT / "notebooks")
     run = open_run("laptop")
     assert run.results_dir == ROOT / "outputs" / "laptop" and run.coverage.complete
-    assert str(run) == "profile laptop: laptop grid, seeds [0, 1, 2], 20000 target steps (fine-tune 5000), nasxfer 0.1.0"
+    assert (
+        str(run) == "profile laptop: laptop grid, seeds [0, 1, 2], 20000 target steps (fine-tune 5000), nasxfer 0.1.0"
+    )
     assert len(run.results) == 48 * 3 and run.figure("f") == str(ROOT / "outputs" / "laptop" / "figures" / "f")
 
 
 @pytest.mark.parametrize(
     "given, message",
     [
-        ({"run_fresh": "False"}, r"run_fresh must be True or False, got str 'False': use papermill -p run_fresh False \(-p, not -r"),
+        (
+            {"run_fresh": "False"},
+            r"run_fresh must be True or False, got str 'False': use papermill -p run_fresh False \(-p, not -r",
+        ),
         ({"allow_partial": 1}, "allow_partial must be True or False"),
         ({"results_dir": 5}, "results_dir must be a path, got int 5"),
         ({"grid": "seeds: [0]"}, "grid must be a mapping"),
@@ -192,8 +219,11 @@ def test_rendering_never_retrains_or_rewrites_a_finished_run(laptop_copy):
 
 
 def _papermill_commands(params_file: Path):
-    return [line.split("#", 2)[1].strip() for line in params_file.read_text().splitlines()
-            if re.match(r"#\s+papermill ", line)]
+    return [
+        line.split("#", 2)[1].strip()
+        for line in params_file.read_text().splitlines()
+        if re.match(r"#\s+papermill ", line)
+    ]
 
 
 @pytest.mark.parametrize("command", _papermill_commands(ROOT / "params" / "ci.yaml"))

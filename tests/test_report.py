@@ -12,7 +12,7 @@ import pytest
 
 from nasxfer.__main__ import main
 from nasxfer.errors import NasxferError
-from nasxfer.figures import VEGA_MIME, VENDOR_FILE, offline_mimebundle
+from nasxfer.figures import VENDOR_FILE, offline_mimebundle
 from nasxfer.report import build_report
 
 pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
@@ -46,8 +46,15 @@ def test_report_states_the_run_and_links_its_notebooks(run, tmp_path):
     assert index == run / "report" / "index.html"
     page = index.read_text()
     config = json.loads((LAPTOP / "config.json").read_text())["grid"]
-    for fact in ("laptop", f"<td>{config['train_steps']}</td>", f"<td>{config['finetune_steps']}</td>",
-                 f"<td>{', '.join(map(str, config['seeds']))}</td>", "0.1.0", 'href="01_chart.html"', "A chart"):
+    for fact in (
+        "laptop",
+        f"<td>{config['train_steps']}</td>",
+        f"<td>{config['finetune_steps']}</td>",
+        f"<td>{', '.join(map(str, config['seeds']))}</td>",
+        "0.1.0",
+        'href="01_chart.html"',
+        "A chart",
+    ):
         assert fact in page, fact
     nb_page = (run / "report" / "01_chart.html").read_text()
     # the chart's Vega spec and PNG are in the page, the JavaScript is the local copy, no CDN script

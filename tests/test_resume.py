@@ -24,11 +24,11 @@ import pytest
 
 from nasxfer import __version__
 from nasxfer import experiments as ex
-from nasxfer.profiles import load_params
 from nasxfer import io as nio
+from nasxfer.agent.checkpoints import read_weights
 from nasxfer.agent.params import AgentParams
-from nasxfer.agent.transfer import read_weights
 from nasxfer.errors import NasxferError
+from nasxfer.profiles import load_params
 from nasxfer.runlock import RunLock, holder
 
 pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
@@ -78,8 +78,11 @@ def rerun(before: dict, run) -> set:
 def complete(run):
     curves, results, _ = ex.load_results(run)
     assert len(results) == 4 * 3 and set(zip(curves.source, curves.target)) == {
-        ("class_object", "class_object"), ("segmentsemantic", "segmentsemantic"),
-        ("class_object", "segmentsemantic"), ("segmentsemantic", "class_object")}
+        ("class_object", "class_object"),
+        ("segmentsemantic", "segmentsemantic"),
+        ("class_object", "segmentsemantic"),
+        ("segmentsemantic", "class_object"),
+    }
     for task in ("class_object", "segmentsemantic"):
         read_weights(ex.checkpoint_dir(run, 0, task))
     assert not list(run.rglob("*.tmp"))
@@ -107,7 +110,9 @@ def test_healthy_resume_recomputes_nothing(grid, run, finished, data_dir):
     ckpt = (ex.checkpoint_dir(run, 0, "class_object") / "weights.pt").read_bytes()
     assert resume(grid, run, data_dir) == []
     assert parts(run) == before and (ex.checkpoint_dir(run, 0, "class_object") / "weights.pt").read_bytes() == ckpt
-    pd.testing.assert_frame_equal(pd.read_parquet(run / "results.parquet"), pd.read_parquet(finished / "results.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(run / "results.parquet"), pd.read_parquet(finished / "results.parquet")
+    )
     complete(run)
 
 
@@ -116,7 +121,8 @@ def test_each_part_records_its_resolved_configuration(grid, run):
     resolved = grid.agent_params("segmentsemantic", 0).to_dict()
     assert set(rec["agent"]) == {f.name for f in dataclasses.fields(AgentParams)}
     assert {k: rec["agent"][k] for k in ("lr", "embed_dim", "total_env_steps", "task")} == {
-        k: resolved[k] for k in ("lr", "embed_dim", "total_env_steps", "task")}
+        k: resolved[k] for k in ("lr", "embed_dim", "total_env_steps", "task")
+    }
     assert rec["grid"] == dataclasses.asdict(grid) and rec["nasxfer_version"] == __version__
     assert rec["source_sha256"] == read_weights(ex.checkpoint_dir(run, 0, "class_object"))[1]["sha256"]
     config = json.loads((run / "config.json").read_text())
@@ -211,8 +217,12 @@ def test_where_it_runs_is_not_a_configuration_change(grid, run, data_dir):
 
 def _mount_tmpfs(where: Path, size: str) -> bool:
     where.mkdir()
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True, check=False).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
 
 
 def _umount(where: Path):
@@ -237,6 +247,7 @@ def test_full_disk_names_the_path_and_leaves_nothing_partial(grid, finished, tmp
                     pass
             os.truncate(filler, max(filler.stat().st_size - 48 * 1024, 0))  # room for config.json, not weights
         else:  # no tmpfs here: the kernel's answer, given by our lowest-level write
+
             def full(fd, data):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -264,6 +275,7 @@ def test_read_only_folder_names_the_path(grid, finished, tmp_path, data_dir, mon
         if mounted:
             assert subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=False).returncode == 0
         else:
+
             def read_only(path, flags, *a, **k):
                 raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
@@ -279,8 +291,12 @@ def test_read_only_folder_names_the_path(grid, finished, tmp_path, data_dir, mon
 
 
 def test_writer_turns_disk_errors_into_one_line(tmp_path, monkeypatch):
-    for code, words in ((errno.ENOSPC, "no space left writing"), (errno.EROFS, "read-only"),
-                        (errno.EACCES, "no permission to write")):
+    for code, words in (
+        (errno.ENOSPC, "no space left writing"),
+        (errno.EROFS, "read-only"),
+        (errno.EACCES, "no permission to write"),
+    ):
+
         def fail(fd, data, code=code):
             raise OSError(code, os.strerror(code))
 
@@ -303,9 +319,14 @@ def _params_file(tmp_path, grid) -> Path:
 
 def _start(params, run, data_dir, tmp):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": tmp}  # TMPDIR: this run's own Ray session
-    return subprocess.Popen([sys.executable, "-m", "nasxfer", "grid", str(params), "--results-dir", str(run),
-                             "--data-dir", str(data_dir)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nasxfer", "grid", str(params), "--results-dir", str(run), "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _ray_processes(tmp: str) -> list[str]:
@@ -346,10 +367,16 @@ def test_second_run_on_a_folder_refuses_at_once_naming_the_first(grid, run, tmp_
 
 
 def test_a_dead_holder_does_not_keep_the_lock(tmp_path):
-    code = ("import sys, time; from nasxfer.runlock import RunLock; RunLock(sys.argv[1]).acquire(); "
-            "print('held', flush=True); time.sleep(60)")
-    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                             stdout=subprocess.PIPE, text=True)
+    code = (
+        "import sys, time; from nasxfer.runlock import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('held', flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "held"
         with pytest.raises(NasxferError, match=f"pid {child.pid}"):
@@ -380,8 +407,10 @@ def test_stop_signal_keeps_finished_agents_and_says_how_to_resume(grid, run, tmp
     name = signal.Signals(signum).name
     assert proc.returncode == 128 + signum, err
     stopped = [line for line in err.splitlines() if "stopped by" in line]
-    hint = (f"nasxfer: stopped by {name} after 3/4 agents; resume with: nasxfer grid {params} "
-            f"--results-dir {run} --data-dir {data_dir}")
+    hint = (
+        f"nasxfer: stopped by {name} after 3/4 agents; resume with: nasxfer grid {params} "
+        f"--results-dir {run} --data-dir {data_dir}"
+    )
     assert stopped == [hint]
     assert "Traceback" not in err and f"{name} received" not in err
     time.sleep(1)
@@ -403,7 +432,7 @@ def test_corrupt_checkpoints_are_named_in_one_line(finished, tmp_path, data_dir)
 
     import torch
 
-    from nasxfer.agent.train import Agent
+    from nasxfer.agent.agent import Agent
 
     good = ex.checkpoint_dir(finished, 0, "class_object")
     meta = json.loads((good / "meta.json").read_text())
@@ -418,9 +447,12 @@ def test_corrupt_checkpoints_are_named_in_one_line(finished, tmp_path, data_dir)
         "truncated": ({"weights.pt": (good / "weights.pt").read_bytes()[:5000]}, "weights.pt", "SHA-256"),
         "text file": ({"weights.pt": b"hello, I am a text file\n"}, "weights.pt", "SHA-256"),
         "old meta.json": ({"meta.json": json.dumps(old_meta)}, "meta.json", "older nasxfer"),
-        "meta.json not JSON": ({"meta.json": "{\"format\": "}, "meta.json", "not valid JSON"),
-        "meta.json lacks a key": ({"meta.json": json.dumps({k: v for k, v in meta.items() if k != "encoding_dim"})},
-                                  "meta.json", "encoding_dim"),
+        "meta.json not JSON": ({"meta.json": '{"format": '}, "meta.json", "not valid JSON"),
+        "meta.json lacks a key": (
+            {"meta.json": json.dumps({k: v for k, v in meta.items() if k != "encoding_dim"})},
+            "meta.json",
+            "encoding_dim",
+        ),
         "not torch": (signed(b"PK\x03\x04 garbage"), "weights.pt", "not a torch weights file"),
         "unsafe pickle": (signed(unsafe), "weights.pt", "loads safely"),
         "no weights": ({"weights.pt": None}, "", "not a weights checkpoint"),

@@ -22,21 +22,56 @@ def comparison(tmp_path_factory, bench):
     """A saved baseline comparison, two tasks' agents (1 seed each, fake weights) and their params file."""
     root = tmp_path_factory.mktemp("eq")
     params = root / "params.yaml"
-    params.write_text(yaml.safe_dump({"profile": "ci", "grid": {
-        "run_name": "t", "source_tasks": TASKS, "target_tasks": TASKS, "seeds": [0], "train_steps": 600,
-        "finetune_steps": 300, "eval_every": 300, "eval_episodes": 10, "agent": {"preset": "ci"}}}))
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "profile": "ci",
+                "grid": {
+                    "run_name": "t",
+                    "source_tasks": TASKS,
+                    "target_tasks": TASKS,
+                    "seeds": [0],
+                    "train_steps": 600,
+                    "finetune_steps": 300,
+                    "eval_every": 300,
+                    "eval_episodes": 10,
+                    "agent": {"preset": "ci"},
+                },
+            }
+        )
+    )
     agents = root / "agents"
     for i, task in enumerate(TASKS):
         _checkpoint(checkpoint_path(agents, 0, task), bench, task, i)
         path = part_path(agents, 0, task)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"seed": 0, "task": task, "env_steps": [0, 600], "updates": [0, 3],
-                      "target_queries": [0, 450 + 100 * i], "final_test": [0.1, 0.2], "final_rank_pct": [10, 20],
-                      "n_unique": [5, 6], "train_s": [0, 9]}).to_csv(path, index=False)
+        pd.DataFrame(
+            {
+                "seed": 0,
+                "task": task,
+                "env_steps": [0, 600],
+                "updates": [0, 3],
+                "target_queries": [0, 450 + 100 * i],
+                "final_test": [0.1, 0.2],
+                "final_rank_pct": [10, 20],
+                "n_unique": [5, 6],
+                "train_s": [0, 9],
+            }
+        ).to_csv(path, index=False)
     res = root / "res"
     base = run_comparison(bench, TASKS, (5, 20), trials=4, searchers=("random", "evolution"), progress=False)
-    save_comparison(base, res, {"benchmark": bench.name, "tasks": TASKS, "budgets": [5, 20], "trials": 4,
-                                "base_seed": 0, "searchers": ["random", "evolution"]})
+    save_comparison(
+        base,
+        res,
+        {
+            "benchmark": bench.name,
+            "tasks": TASKS,
+            "budgets": [5, 20],
+            "trials": 4,
+            "base_seed": 0,
+            "searchers": ["random", "evolution"],
+        },
+    )
     return res, agents, params, add_agents(res, agents, params, progress=False)
 
 

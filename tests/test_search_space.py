@@ -24,7 +24,9 @@ def test_string_digits_are_the_op_codes():
     s = TransNASMicroSpace()
     assert s.to_string(int("302123", 4)) == "64-41414-3_02_123"
     assert tuple(s.to_ops(s.from_string("64-41414-3_02_123"))) == (3, 0, 2, 1, 2, 3)
-    assert s.from_ops(("nor_conv_3x3", "none", "nor_conv_1x1", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")) == int("302123", 4)
+    assert s.from_ops(("nor_conv_3x3", "none", "nor_conv_1x1", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")) == int(
+        "302123", 4
+    )
 
 
 def test_neighbours_are_exactly_one_edit_away_and_symmetric(space):

@@ -51,7 +51,9 @@ def test_the_complete_grid_gives_its_findings_unmarked(laptop):
     grid, results, curves = laptop
     cov = coverage(results, grid)
     assert cov.complete and cov.label == "" and cov.min_seeds == 3
-    assert rq1_finding(results, grid=grid).startswith("retrain: pretraining helps (mean over sources above scratch) in 1 of 4")
+    assert rq1_finding(results, grid=grid).startswith(
+        "retrain: pretraining helps (mean over sources above scratch) in 1 of 4"
+    )
     assert rq2_finding(results, grid=grid).endswith("-> the paper's finding (zero-shot weakest) holds here")
     assert rq3_finding(curves, grid=grid).endswith("-> the paper's finding holds here (majority of pairs)")
 
@@ -74,7 +76,9 @@ def test_a_missing_seed_is_refused_in_one_line_naming_it(laptop):
     grid, results, curves = laptop
     results, curves = _without(results, seed=1), _without(curves, seed=1)
     for statistic in _every_grid_statistic(grid, results, curves):
-        with pytest.raises(NasxferError, match=r"^incomplete grid: 16 of 48 runs missing \(seed 1: all 16 runs\); .*allow_partial=True") as e:
+        with pytest.raises(
+            NasxferError, match=r"^incomplete grid: 16 of 48 runs missing \(seed 1: all 16 runs\); .*allow_partial=True"
+        ) as e:
             statistic()
         assert "\n" not in str(e.value)
 
@@ -82,7 +86,10 @@ def test_a_missing_seed_is_refused_in_one_line_naming_it(laptop):
 def test_missing_scratch_runs_are_refused_by_name(laptop):
     grid, results, curves = laptop
     results = _without(results, scratch_of="segmentsemantic")
-    with pytest.raises(NasxferError, match=r"3 of 48 runs missing \(seed0-scratch-segmentsemantic; seed1-scratch-segmentsemantic; seed2-scratch-segmentsemantic\)"):
+    with pytest.raises(
+        NasxferError,
+        match=r"3 of 48 runs missing \(seed0-scratch-segmentsemantic; seed1-scratch-segmentsemantic; seed2-scratch-segmentsemantic\)",
+    ):
         rq1_finding(results, grid=grid)
 
 
@@ -97,10 +104,16 @@ def test_a_partial_view_says_so_in_every_sentence(laptop):
     grid, results, curves = laptop
     results, curves = _without(results, seed=1), _without(curves, seed=1)
     for x in ("env_steps", "train_s"):
-        assert rq3_finding(curves, x=x, grid=grid, allow_partial=True).startswith("partial: 2 of 3 seeds, 32 of 48 runs: in ")
+        assert rq3_finding(curves, x=x, grid=grid, allow_partial=True).startswith(
+            "partial: 2 of 3 seeds, 32 of 48 runs: in "
+        )
     for r in ("retrain", "fine_tune"):
-        assert rq1_finding(results, r, grid=grid, allow_partial=True).startswith(f"partial: 2 of 3 seeds, 32 of 48 runs: {r}: ")
-    assert rq2_finding(results, grid=grid, allow_partial=True).startswith("partial: 2 of 3 seeds, 32 of 48 runs: weakest regime")
+        assert rq1_finding(results, r, grid=grid, allow_partial=True).startswith(
+            f"partial: 2 of 3 seeds, 32 of 48 runs: {r}: "
+        )
+    assert rq2_finding(results, grid=grid, allow_partial=True).startswith(
+        "partial: 2 of 3 seeds, 32 of 48 runs: weakest regime"
+    )
 
 
 def test_one_seed_gives_no_ci_and_no_verdict(laptop):
@@ -109,8 +122,11 @@ def test_one_seed_gives_no_ci_and_no_verdict(laptop):
     m = transfer_matrix(results, "retrain", grid=grid, allow_partial=True)
     off = m[m.source != m.target]
     assert (off.verdict == "n/a").all() and off.ci_low.isna().all() and off.ci_high.isna().all() and (off.n == 1).all()
-    for text in (rq1_finding(results, grid=grid, allow_partial=True), rq2_finding(results, grid=grid, allow_partial=True),
-                 rq3_finding(curves, grid=grid, allow_partial=True)):
+    for text in (
+        rq1_finding(results, grid=grid, allow_partial=True),
+        rq2_finding(results, grid=grid, allow_partial=True),
+        rq3_finding(curves, grid=grid, allow_partial=True),
+    ):
         assert text.startswith("partial: 1 of 3 seeds, 16 of 48 runs: ")
         assert "-> no verdict on the paper's finding" in text and "holds" not in text
     assert "12 have no CI (fewer than 2 seeds)" in rq1_finding(results, grid=grid, allow_partial=True)
@@ -125,12 +141,16 @@ def test_pairs_without_a_scratch_run_are_not_counted(laptop):
     m = transfer_matrix(results, "retrain", grid=grid, allow_partial=True)
     seg = m[(m.target == "segmentsemantic") & (m.source != "segmentsemantic")]
     assert len(seg) == 3 and (seg.verdict == "n/a").all() and seg.scratch_mean.isna().all()
-    assert "in 1 of 3 target tasks (1 without a scratch run not counted)" in rq1_finding(results, grid=grid, allow_partial=True)
+    assert "in 1 of 3 target tasks (1 without a scratch run not counted)" in rq1_finding(
+        results, grid=grid, allow_partial=True
+    )
 
 
 def test_transfer_matrix_has_no_ci_where_scratch_has_one_seed():
-    rows = [{"seed": s, "source": src, "target": "a", "regime": "retrain", "final_test": v}
-            for s, src, v in [(0, "a", 10.0), (0, "b", 12.0), (1, "b", 12.5)]]
+    rows = [
+        {"seed": s, "source": src, "target": "a", "regime": "retrain", "final_test": v}
+        for s, src, v in [(0, "a", 10.0), (0, "b", 12.0), (1, "b", 12.5)]
+    ]
     with pytest.raises(NasxferError, match=r"seed1-scratch-a"):
         transfer_matrix(pd.DataFrame(rows), "retrain")
     m = transfer_matrix(pd.DataFrame(rows), "retrain", allow_partial=True).set_index("source")
@@ -142,8 +162,15 @@ def test_transfer_matrix_has_no_ci_where_scratch_has_one_seed():
 
 @pytest.fixture(scope="module")
 def small(bench):
-    return run_comparison(bench, ("class_object", "autoencoder"), budgets=(5, 20), trials=4,
-                          searchers=("random", "local"), base_seed=10, progress=False)
+    return run_comparison(
+        bench,
+        ("class_object", "autoencoder"),
+        budgets=(5, 20),
+        trials=4,
+        searchers=("random", "local"),
+        base_seed=10,
+        progress=False,
+    )
 
 
 def test_search_summary_is_the_mean_and_a_95_percent_bootstrap_interval(small):
@@ -151,8 +178,14 @@ def test_search_summary_is_the_mean_and_a_95_percent_bootstrap_interval(small):
     assert len(summary) == 2 * 2 * 2 and (summary["n"] == 4).all()
     g = small[(small.task == "autoencoder") & (small.searcher == "random") & (small.budget == 20)]["best_test"]
     row = summary[(summary.task == "autoencoder") & (summary.searcher == "random") & (summary.budget == 20)].iloc[0]
-    ci = stats.bootstrap((g.to_numpy(),), np.mean, confidence_level=0.95, n_resamples=9999, method="percentile",
-                         rng=np.random.default_rng(0)).confidence_interval
+    ci = stats.bootstrap(
+        (g.to_numpy(),),
+        np.mean,
+        confidence_level=0.95,
+        n_resamples=9999,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    ).confidence_interval
     lo, hi = ci.low, ci.high
     assert row["mean"] == pytest.approx(g.mean()) and (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
     assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()

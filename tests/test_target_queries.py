@@ -1,7 +1,6 @@
 """What a learning searcher has read of its task: the env's queried cells and the agent's target_queries."""
 
 import numpy as np
-import pytest
 
 from nasxfer.env import NASEnv
 
@@ -53,8 +52,9 @@ def test_agent_training_curve_counts_unique_target_cells_read():
         curve = agent.train(600, eval_every=300)
         cells = set()
         for part in agent.algo.env_runner_group.foreach_env_runner(
-                lambda r: sorted(c for e in r.env.unwrapped.envs for c in e.unwrapped.queried) if r.env else [],
-                local_env_runner=True):
+            lambda r: sorted(c for e in r.env.unwrapped.envs for c in e.unwrapped.queried) if r.env else [],
+            local_env_runner=True,
+        ):
             cells.update(part)
     finally:
         agent.stop()

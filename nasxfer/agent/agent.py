@@ -130,8 +130,14 @@ class Agent:
         )
 
     # ---- training ------------------------------------------------------------------------------
-    def train(self, env_steps: int | None = None, *, eval_every: int | None = None, progress: bool | None = None,
-              target_score: float | None = None) -> pd.DataFrame:
+    def train(
+        self,
+        env_steps: int | None = None,
+        *,
+        eval_every: int | None = None,
+        progress: bool | None = None,
+        target_score: float | None = None,
+    ) -> pd.DataFrame:
         """Train for `env_steps` more env steps (default ``params.total_env_steps``).
 
         Evaluates greedily every `eval_every` env steps (default ``params.eval_every``; 0 = only
@@ -191,21 +197,28 @@ class Agent:
         return int(self.algo.config.train_batch_size_per_learner)
 
     def _record(self) -> dict:
-        row = dict(env_steps=self.env_steps, updates=self.updates, target_queries=self.target_queries,
-                   train_s=self._train_s, wall_s=time.perf_counter() - self._t0)
+        row = dict(
+            env_steps=self.env_steps,
+            updates=self.updates,
+            target_queries=self.target_queries,
+            train_s=self._train_s,
+            wall_s=time.perf_counter() - self._t0,
+        )
         row.update(self.evaluate())
         self.curve = pd.concat([self.curve, pd.DataFrame([row])], ignore_index=True)
         return row
 
     # ---- evaluation ----------------------------------------------------------------------------
-    def evaluate(self, task: str | None = None, n_episodes: int | None = None, seed: int | None = None,
-                 episodes: bool = False):
+    def evaluate(
+        self, task: str | None = None, n_episodes: int | None = None, seed: int | None = None, episodes: bool = False
+    ):
         """Greedy (epsilon 0) rollouts from the fixed start cells: a dict of means, or the
         per-episode DataFrame with ``episodes=True``. `task` evaluates on another task (zero-shot)."""
         from .evaluate import episode_means, greedy_policy, rollout
 
-        df = rollout(greedy_policy(self.q_network()), self.params, task=task, bench=self.bench,
-                     n_episodes=n_episodes, seed=seed)
+        df = rollout(
+            greedy_policy(self.q_network()), self.params, task=task, bench=self.bench, n_episodes=n_episodes, seed=seed
+        )
         return df if episodes else episode_means(df)
 
     def random_walk(self, task: str | None = None, n_episodes: int | None = None, seed: int | None = None) -> dict:
@@ -227,9 +240,18 @@ class Agent:
         self.algo.save_to_path(str((path / "algo").resolve()))
         (path / "params.json").write_text(json.dumps(self.params.to_dict(), indent=1))
         _ = self.target_queries  # gather the runners' latest reads into _queried before writing it
-        (path / "agent.json").write_text(json.dumps(
-            dict(stock=self.stock, train_s=self._train_s, updates=self.updates, source=self.source,
-                 queried=sorted(self._queried)), indent=1))
+        (path / "agent.json").write_text(
+            json.dumps(
+                dict(
+                    stock=self.stock,
+                    train_s=self._train_s,
+                    updates=self.updates,
+                    source=self.source,
+                    queried=sorted(self._queried),
+                ),
+                indent=1,
+            )
+        )
         self.curve.to_csv(path / "curve.csv", index=False)
         return path
 
@@ -238,8 +260,9 @@ class Agent:
         """An agent resumed from :meth:`save` (overrides: e.g. a new ``total_env_steps`` or ``ray_address``)."""
         path = Path(path)
         if not (path / "params.json").is_file() or not (path / "algo").is_dir():
-            raise NasxferError(f"{path} is not an agent checkpoint (no params.json / algo/): pass a directory "
-                               f"written by Agent.save")
+            raise NasxferError(
+                f"{path} is not an agent checkpoint (no params.json / algo/): pass a directory written by Agent.save"
+            )
         params = AgentParams.from_dict({**json.loads((path / "params.json").read_text()), **overrides})
         meta = json.loads((path / "agent.json").read_text())
         agent = cls(params, stock=meta.get("stock", False))
@@ -256,8 +279,13 @@ class Agent:
         """RLModule (Q-network) weights only, with metadata and checksum, written atomically; see :mod:`.checkpoints`."""
         from .checkpoints import write_checkpoint
 
-        meta = dict(**self._learner_module().qnet.config, task=self.params.task, benchmark=self.params.benchmark,
-                    env_steps=self.env_steps, seed=self.params.seed)
+        meta = dict(
+            **self._learner_module().qnet.config,
+            task=self.params.task,
+            benchmark=self.params.benchmark,
+            env_steps=self.env_steps,
+            seed=self.params.seed,
+        )
         return write_checkpoint(path, self.get_weights(), meta)
 
     def load_weights(self, path) -> None:
@@ -273,7 +301,9 @@ class Agent:
         check_compatible(meta, qnet.config, where=f"checkpoint {path}")
         load_state(qnet, state, path)  # fails before touching the target net or runners
         self.set_weights(state)
-        self.source = {k: meta.get(k) for k in ("task", "benchmark", "env_steps", "seed", "sha256")} | {"path": str(path)}
+        self.source = {k: meta.get(k) for k in ("task", "benchmark", "env_steps", "seed", "sha256")} | {
+            "path": str(path)
+        }
 
     # ---- lifetime ------------------------------------------------------------------------------
     def stop(self) -> None:

@@ -99,8 +99,9 @@ def base_config(params: AgentParams, *, eps: float, alpha: float):
         .environment(ENV_NAME, env_config=params.env_config())
         .rl_module(rl_module_spec=RLModuleSpec(module_class=NASQModule, model_config=model_config))
         .learners(num_learners=0, num_gpus_per_learner=0)
-        .reporting(min_sample_timesteps_per_iteration=0, min_time_s_per_iteration=0,
-                   metrics_num_episodes_for_smoothing=20)
+        .reporting(
+            min_sample_timesteps_per_iteration=0, min_time_s_per_iteration=0, metrics_num_episodes_for_smoothing=20
+        )
         .debugging(seed=params.seed, log_level="ERROR")
         .callbacks(epsilon_callback(eps, alpha))
     )

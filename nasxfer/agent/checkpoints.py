@@ -29,8 +29,10 @@ from .qnetwork import NETWORK_KEYS
 FORMAT = "nasxfer-qnet-v2"
 NET_KEYS = ("encoding_dim", *NETWORK_KEYS)
 META_KEYS = ("format", *NET_KEYS, "task", "benchmark", "sha256", "tensors")
-RECREATE = ("re-create it: in a grid, delete the checkpoint folder and resume the grid (its source agent is "
-            "retrained), else save the agent again with Agent.save_weights")
+RECREATE = (
+    "re-create it: in a grid, delete the checkpoint folder and resume the grid (its source agent is "
+    "retrained), else save the agent again with Agent.save_weights"
+)
 
 
 def write_checkpoint(path, state_dict: dict, meta: dict) -> Path:
@@ -42,8 +44,12 @@ def write_checkpoint(path, state_dict: dict, meta: dict) -> Path:
     """
     path = Path(path)
     data = torch_bytes(state_dict)
-    meta = {**meta, "format": FORMAT, "sha256": hashlib.sha256(data).hexdigest(),
-            "tensors": {k: list(v.shape) for k, v in state_dict.items()}}
+    meta = {
+        **meta,
+        "format": FORMAT,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "tensors": {k: list(v.shape) for k, v in state_dict.items()},
+    }
     write_bytes_atomic(data, path / "weights.pt")
     write_json_atomic(meta, path / "meta.json")
     return path
@@ -58,8 +64,10 @@ def read_meta(path) -> dict:
     path = Path(path)
     missing = [f for f in ("weights.pt", "meta.json") if not (path / f).is_file()]
     if missing:
-        raise NasxferError(f"{path} is not a weights checkpoint (needs weights.pt and meta.json, "
-                           f"{' and '.join(missing)} missing): pass a directory written by Agent.save_weights")
+        raise NasxferError(
+            f"{path} is not a weights checkpoint (needs weights.pt and meta.json, "
+            f"{' and '.join(missing)} missing): pass a directory written by Agent.save_weights"
+        )
     f = path / "meta.json"
     text = f.read_text(errors="replace")
     if not text.strip():
@@ -71,13 +79,19 @@ def read_meta(path) -> dict:
     if not isinstance(meta, dict):
         raise _bad(f, f"holds a {type(meta).__name__}, not the checkpoint's metadata")
     if meta.get("format") == "nasxfer-qnet-v1":
-        raise _bad(f, f"was written by an older nasxfer (format {meta.get('format')!r}) without a checksum, "
-                      f"so its weights cannot be verified",
-                   f"if you trust the folder, convert it with nasxfer.agent.checkpoints.upgrade_checkpoint({str(path)!r}); "
-                   f"else {RECREATE}")
+        raise _bad(
+            f,
+            f"was written by an older nasxfer (format {meta.get('format')!r}) without a checksum, "
+            f"so its weights cannot be verified",
+            f"if you trust the folder, convert it with nasxfer.agent.checkpoints.upgrade_checkpoint({str(path)!r}); "
+            f"else {RECREATE}",
+        )
     if meta.get("format") != FORMAT:
-        raise _bad(f, f"has format {meta.get('format')!r}, expected {FORMAT!r} (not a nasxfer weights checkpoint, "
-                      f"or one from another nasxfer version)")
+        raise _bad(
+            f,
+            f"has format {meta.get('format')!r}, expected {FORMAT!r} (not a nasxfer weights checkpoint, "
+            f"or one from another nasxfer version)",
+        )
     lacking = [k for k in META_KEYS if k not in meta]
     if lacking:
         raise _bad(f, f"lacks the key(s) {lacking}")
@@ -103,7 +117,9 @@ def upgrade_checkpoint(path) -> Path:
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         QNetwork(**{k: meta[k] for k in NET_KEYS}).load_state_dict(state)
     except Exception as e:  # noqa: BLE001 - one line naming the file, never torch's advice
-        raise _bad(path / "weights.pt", f"does not load as the network meta.json describes ({type(e).__name__})") from None
+        raise _bad(
+            path / "weights.pt", f"does not load as the network meta.json describes ({type(e).__name__})"
+        ) from None
     return write_checkpoint(path, state, {k: v for k, v in meta.items() if k != "format"})
 
 
@@ -122,8 +138,11 @@ def read_weights(path) -> tuple[dict, dict]:
     if not data:
         raise _bad(f, "is empty (0 bytes)")
     if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-        raise _bad(f, f"does not match the SHA-256 recorded in meta.json ({len(data)} bytes: truncated, "
-                      f"overwritten, or saved without its meta.json)")
+        raise _bad(
+            f,
+            f"does not match the SHA-256 recorded in meta.json ({len(data)} bytes: truncated, "
+            f"overwritten, or saved without its meta.json)",
+        )
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # torch's message advises weights_only=False: never pass that on
@@ -151,8 +170,10 @@ def check_compatible(meta: dict, net_config: dict, where: str = "checkpoint") ->
     diff = {k: (meta.get(k), v) for k, v in net_config.items() if meta.get(k) != v}
     if diff:
         shown = ", ".join(f"{k}: checkpoint {a!r} vs agent {b!r}" for k, (a, b) in diff.items())
-        raise NasxferError(f"incompatible {where}: network sizes differ ({shown}); build the target agent "
-                           f"with the source's network parameters")
+        raise NasxferError(
+            f"incompatible {where}: network sizes differ ({shown}); build the target agent "
+            f"with the source's network parameters"
+        )
 
 
 def load_state(net, state: dict, path) -> None:

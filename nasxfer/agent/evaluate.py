@@ -99,12 +99,20 @@ def rollout(
     rows = []
     for i, info in enumerate(infos):
         ft = info["test"]
-        rows.append(dict(
-            start_cell=int(starts[i]), final_cell=info["cell"], final_test=ft, final_valid=info["valid"],
-            final_rank_pct=100.0 * np.searchsorted(test_sorted, ft, side="left") / len(test_sorted),
-            best_test=info["best_test"], best_valid=info["best_valid"], n_unique=info["n_unique"],
-            length=int(length[i]), ret=float(ret[i]),
-        ))
+        rows.append(
+            dict(
+                start_cell=int(starts[i]),
+                final_cell=info["cell"],
+                final_test=ft,
+                final_valid=info["valid"],
+                final_rank_pct=100.0 * np.searchsorted(test_sorted, ft, side="left") / len(test_sorted),
+                best_test=info["best_test"],
+                best_valid=info["best_valid"],
+                n_unique=info["n_unique"],
+                length=int(length[i]),
+                ret=float(ret[i]),
+            )
+        )
     return pd.DataFrame(rows)
 
 

@@ -179,9 +179,7 @@ class AgentParams:
         names = {f.name for f in fields(cls)}
         bad = [k for k in d if k not in names]
         if bad:
-            raise NasxferError(
-                f"unknown agent parameter(s) {bad}; valid names are: {sorted(names)}"
-            )
+            raise NasxferError(f"unknown agent parameter(s) {bad}; valid names are: {sorted(names)}")
         if preset is not None:
             return cls.preset(preset, **d)
         return cls(**d)
@@ -199,14 +197,21 @@ class AgentParams:
 
     def env_config(self) -> dict:
         return dict(
-            task=self.task, benchmark=self.benchmark, data_dir=self.data_dir, max_steps=self.max_steps,
-            max_neighbours=self.max_neighbours, pad=self.pad, transform=self.shaping,
+            task=self.task,
+            benchmark=self.benchmark,
+            data_dir=self.data_dir,
+            max_steps=self.max_steps,
+            max_neighbours=self.max_neighbours,
+            pad=self.pad,
+            transform=self.shaping,
             param=self.shaping_param,
         )
 
     def actor_epsilons(self) -> list[list[float]]:
         """Ape-X epsilon of every actor, as [runner][env]; see :func:`apex_epsilons`."""
-        return apex_epsilons(self.epsilon, self.epsilon_alpha, max(self.num_env_runners, 1), self.num_envs_per_env_runner)
+        return apex_epsilons(
+            self.epsilon, self.epsilon_alpha, max(self.num_env_runners, 1), self.num_envs_per_env_runner
+        )
 
     # ---- validation -------------------------------------------------------------------
     def validate(self) -> None:
@@ -223,10 +228,26 @@ class AgentParams:
         known = task_names(bname)
         if self.task not in known:
             raise unknown(f"task of {bname} (AgentParams.task)", self.task, known)
-        for f_ in ("max_steps", "max_neighbours", "pad", "embed_dim", "n_heads", "n_layers", "ff_dim",
-                   "head_hidden", "n_step", "train_batch_size", "buffer_capacity", "target_update_freq",
-                   "num_envs_per_env_runner", "rollout_fragment_length", "total_env_steps", "eval_episodes",
-                   "num_cpus", "torch_threads"):
+        for f_ in (
+            "max_steps",
+            "max_neighbours",
+            "pad",
+            "embed_dim",
+            "n_heads",
+            "n_layers",
+            "ff_dim",
+            "head_hidden",
+            "n_step",
+            "train_batch_size",
+            "buffer_capacity",
+            "target_update_freq",
+            "num_envs_per_env_runner",
+            "rollout_fragment_length",
+            "total_env_steps",
+            "eval_episodes",
+            "num_cpus",
+            "torch_threads",
+        ):
             check_int(getattr(self, f_), f"AgentParams.{f_}", 1)
         for f_ in ("learning_starts", "num_env_runners", "eval_every", "seed", "eval_seed"):
             check_int(getattr(self, f_), f"AgentParams.{f_}", 0)
@@ -240,20 +261,32 @@ class AgentParams:
         need(self.lr > 0, "lr", "must be > 0")
         need(self.adam_epsilon > 0, "adam_epsilon", "must be > 0")
         need(self.grad_clip > 0, "grad_clip", "must be > 0")
-        need(self.training_intensity is None or self.training_intensity > 0, "training_intensity",
-             "must be > 0 or None (RLlib's native ratio)")
+        need(
+            self.training_intensity is None or self.training_intensity > 0,
+            "training_intensity",
+            "must be > 0 or None (RLlib's native ratio)",
+        )
         need(self.num_cpus_per_env_runner > 0, "num_cpus_per_env_runner", "must be > 0 (fractions allowed)")
         need(self.object_store_memory >= 78 * 1024**2, "object_store_memory", "must be >= 78 MiB (Ray's minimum)")
         need(self.td_error_loss in ("huber", "mse"), "td_error_loss", "must be 'huber' or 'mse'")
-        need(self.train_batch_size <= self.buffer_capacity, "train_batch_size",
-             f"is larger than the replay buffer (buffer_capacity={self.buffer_capacity}): "
-             "lower the batch or raise the capacity")
-        need(self.rollout_fragment_length >= self.n_step, "rollout_fragment_length",
-             f"must be >= n_step ({self.n_step}) for n-step returns")
+        need(
+            self.train_batch_size <= self.buffer_capacity,
+            "train_batch_size",
+            f"is larger than the replay buffer (buffer_capacity={self.buffer_capacity}): "
+            "lower the batch or raise the capacity",
+        )
+        need(
+            self.rollout_fragment_length >= self.n_step,
+            "rollout_fragment_length",
+            f"must be >= n_step ({self.n_step}) for n-step returns",
+        )
         if self.ray_address is None:
-            need(self.num_env_runners * self.num_cpus_per_env_runner <= self.num_cpus, "num_env_runners",
-                 f"x num_cpus_per_env_runner ({self.num_cpus_per_env_runner}) exceeds num_cpus "
-                 f"({self.num_cpus}); Ray would wait forever: lower one or raise num_cpus")
+            need(
+                self.num_env_runners * self.num_cpus_per_env_runner <= self.num_cpus,
+                "num_env_runners",
+                f"x num_cpus_per_env_runner ({self.num_cpus_per_env_runner}) exceeds num_cpus "
+                f"({self.num_cpus}); Ray would wait forever: lower one or raise num_cpus",
+            )
 
 
 def apex_epsilons(eps: float, alpha: float, n_runners: int, n_envs: int) -> list[list[float]]:
@@ -265,15 +298,25 @@ def apex_epsilons(eps: float, alpha: float, n_runners: int, n_envs: int) -> list
     """
     n = n_runners * n_envs
     vals = [eps if n == 1 else eps ** (1 + alpha * i / (n - 1)) for i in range(n)]
-    return [vals[r * n_envs:(r + 1) * n_envs] for r in range(n_runners)]
+    return [vals[r * n_envs : (r + 1) * n_envs] for r in range(n_runners)]
 
 
 _PRESETS: dict[str, dict] = {
     # seconds on CI: a tiny network, a short budget
     "ci": dict(
-        embed_dim=32, ff_dim=64, head_hidden=32, train_batch_size=64, buffer_capacity=20_000,
-        learning_starts=500, target_update_freq=500, num_env_runners=1, num_envs_per_env_runner=8,
-        total_env_steps=5_000, eval_every=0, eval_episodes=50, lr=1e-3,
+        embed_dim=32,
+        ff_dim=64,
+        head_hidden=32,
+        train_batch_size=64,
+        buffer_capacity=20_000,
+        learning_starts=500,
+        target_update_freq=500,
+        num_env_runners=1,
+        num_envs_per_env_runner=8,
+        total_env_steps=5_000,
+        eval_every=0,
+        eval_episodes=50,
+        lr=1e-3,
     ),
     # the 4x4 x 3-seed grid in ~1.5 h on a 2-core CPU: a smaller network than the paper's
     # (64-d embedding, ff 128, batch 128), since the 256-d one does ~0.5 updates/s at batch 512
@@ -283,9 +326,19 @@ _PRESETS: dict[str, dict] = {
     "laptop": dict(),  # the field defaults above are the laptop profile
     # the paper's network and Ape-X values; meant for a machine with many cores / a cluster
     "paper": dict(
-        embed_dim=256, ff_dim=512, head_hidden=256, train_batch_size=512, buffer_capacity=200_000,
-        lr=1e-4, target_update_freq=2500, learning_starts=10_000, num_env_runners=8,
-        num_envs_per_env_runner=4, num_cpus=10, num_cpus_per_env_runner=1.0,
-        total_env_steps=1_000_000, eval_every=50_000,
+        embed_dim=256,
+        ff_dim=512,
+        head_hidden=256,
+        train_batch_size=512,
+        buffer_capacity=200_000,
+        lr=1e-4,
+        target_update_freq=2500,
+        learning_starts=10_000,
+        num_env_runners=8,
+        num_envs_per_env_runner=4,
+        num_cpus=10,
+        num_cpus_per_env_runner=1.0,
+        total_env_steps=1_000_000,
+        eval_every=50_000,
     ),
 }

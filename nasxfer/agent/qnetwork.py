@@ -62,13 +62,16 @@ class QNetwork(nn.Module):
         if embed_dim % n_heads:
             raise NasxferError(f"embed_dim ({embed_dim}) must be divisible by n_heads ({n_heads}): change one of them")
         self.config = dict(
-            encoding_dim=int(encoding_dim), embed_dim=int(embed_dim), n_heads=int(n_heads),
-            n_layers=int(n_layers), ff_dim=int(ff_dim), head_hidden=int(head_hidden), dueling=bool(dueling),
+            encoding_dim=int(encoding_dim),
+            embed_dim=int(embed_dim),
+            n_heads=int(n_heads),
+            n_layers=int(n_layers),
+            ff_dim=int(ff_dim),
+            head_hidden=int(head_hidden),
+            dueling=bool(dueling),
         )
         self.embed = _mlp([encoding_dim, embed_dim, embed_dim, embed_dim], final_relu=True)
-        layer = nn.TransformerEncoderLayer(
-            embed_dim, n_heads, dim_feedforward=ff_dim, dropout=0.0, batch_first=True
-        )
+        layer = nn.TransformerEncoderLayer(embed_dim, n_heads, dim_feedforward=ff_dim, dropout=0.0, batch_first=True)
         # no nested-tensor fast path: it changes padded outputs between train/eval mode
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.advantage = _mlp([embed_dim, head_hidden, head_hidden, 1], final_relu=False)

@@ -31,16 +31,22 @@ def init_ray(params: AgentParams):
         return ray
     logging.getLogger("ray").setLevel(logging.ERROR)
     if params.ray_address:  # an existing cluster: its own resources, nothing else changes
-        ray.init(address=params.ray_address, log_to_driver=False, logging_level=logging.ERROR,
-                 ignore_reinit_error=True)
+        ray.init(address=params.ray_address, log_to_driver=False, logging_level=logging.ERROR, ignore_reinit_error=True)
     else:
         temp = params.ray_temp_dir or os.path.join(tempfile.gettempdir(), f"ray_nasxfer_{os.getuid()}")
         # num_gpus=0 keeps Ray from scheduling on a GPU; the learner's device is RLlib's
         # num_gpus_per_learner. GPUs are never hidden from the process (the user's kernel).
         ray.init(
-            address="local", num_cpus=params.num_cpus, num_gpus=0, include_dashboard=False,
-            log_to_driver=False, logging_level=logging.ERROR, object_store_memory=params.object_store_memory,
-            _temp_dir=temp, ignore_reinit_error=True, runtime_env={"env_vars": dict(_WORKER_ENV)},
+            address="local",
+            num_cpus=params.num_cpus,
+            num_gpus=0,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            object_store_memory=params.object_store_memory,
+            _temp_dir=temp,
+            ignore_reinit_error=True,
+            runtime_env={"env_vars": dict(_WORKER_ENV)},
         )
     return ray
 

@@ -18,5 +18,6 @@ def stock_config(params: AgentParams):
     """The RLlib ``DQNConfig`` of stock DQN for `params`' env, network and seed."""
     config = base_config(params, eps=EPSILON, alpha=0.0)
     config = config.env_runners(num_env_runners=0, num_envs_per_env_runner=1, rollout_fragment_length="auto")
-    return config.training(train_batch_size_per_learner=32, lr=5e-5, n_step=1,
-                           grad_clip=40.0, grad_clip_by="global_norm")
+    return config.training(
+        train_batch_size_per_learner=32, lr=5e-5, n_step=1, grad_clip=40.0, grad_clip_by="global_norm"
+    )
