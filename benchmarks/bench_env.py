@@ -26,7 +26,7 @@ class PlainEnv:
 
     def __init__(self, bench, task, shaper, max_steps=50, pad=16):
         space = bench.space
-        t = bench.task(task)
+        t = bench.table(task)
         self.space, self.pad, self.max_steps = space, pad, max_steps
         self.reward = {space.to_string(i): float(shaper(t.valid[i])) for i in range(space.size)}
         self.rng = np.random.default_rng(0)

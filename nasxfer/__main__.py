@@ -45,7 +45,7 @@ def summary(args) -> None:
     bench = load_benchmark(args.benchmark, data_dir=args.data_dir)
     tasks = args.tasks or (PAPER_TASKS if bench.name == "transnas-bench-101" else tuple(bench.tasks))
     for t in tasks:
-        bench.task(t)  # unknown names fail here, with the list of known ones
+        bench.table(t)  # unknown names fail here, with the list of known ones
     table = bench.summary().set_index("task").loc[list(tasks)]
     table["gamma"] = [RewardShaper.fit(bench, t).param for t in tasks]
     print(f"{bench.name}: {bench.space.size} cells\n")
@@ -64,7 +64,7 @@ def summary(args) -> None:
                     "task": t,
                     "final_test_mean": df.final_test.mean(),
                     "best_test_mean": df.best_test.mean(),
-                    "benchmark_best_test": bench.task(t).test.max(),
+                    "benchmark_best_test": bench.table(t).test.max(),
                     "unique_cells_mean": df.n_unique.mean(),
                     "seconds": time.perf_counter() - start,
                 }

@@ -69,14 +69,15 @@ class Benchmark:
     def __repr__(self) -> str:
         return f"Benchmark({self.name!r}, {self.space.size} cells, tasks={list(self.tasks)})"
 
-    def task(self, task: str) -> TaskTable:
+    def table(self, task: str) -> TaskTable:
+        """The metric table of `task` (a task name; unknown names raise with the list)."""
         if task not in self.tasks:
             raise unknown(f"task of {self.name}", task, self.tasks)
         return self.tasks[task]
 
     def query(self, task: str, cells, split: str = "valid") -> np.ndarray:
         """Metric of `cells`: an index, an op tuple, a string, or a list/array of any one kind."""
-        table = self.task(task).split(split)
+        table = self.table(task).split(split)
         if isinstance(cells, (str, tuple)):
             cells = self.space.index(cells)
         elif isinstance(cells, list) and cells and isinstance(cells[0], (str, tuple)):
@@ -85,7 +86,7 @@ class Benchmark:
 
     def frame(self, task: str) -> pd.DataFrame:
         """Tidy table of one task: a row per cell with its string and every metric."""
-        t = self.task(task)
+        t = self.table(task)
         df = pd.DataFrame({"cell": np.arange(self.space.size)})
         df["arch"] = [self.space.to_string(i) for i in df["cell"]]
         for s in SPLITS:

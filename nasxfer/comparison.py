@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from .baselines import BUDGET_AWARE, EVOLUTION_RULE, SEARCHERS, evolution_config, get_searcher, run_search
 from .benchmark import PAPER_TASKS, Benchmark, load_benchmark
-from .errors import NasxferError
+from .errors import NasxferError, check_int
 from .oracle import QueryOracle, check_budget
 
 BUDGETS = (10, 25, 50, 100, 200)
@@ -63,9 +63,7 @@ def check_budgets(budgets, space_size: int) -> tuple[int, ...]:
 
 
 def check_trials(trials) -> int:
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise NasxferError(f"trials must be an integer >= 1, got {trials!r}")
-    return int(trials)
+    return check_int(trials, "trials", 1)
 
 
 def trial_rows(
@@ -102,7 +100,7 @@ def run_comparison(
     bench = load_benchmark(bench, data_dir=data_dir) if isinstance(bench, str) else bench
     tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
     for t in tasks:
-        bench.task(t)  # fail before any work on an unknown task
+        bench.table(t)  # fail before any work on an unknown task
     for s in searchers:
         get_searcher(s)
     budgets = check_budgets(budgets, bench.space.size)

@@ -19,7 +19,7 @@ from functools import cache
 
 import numpy as np
 
-from .errors import NasxferError
+from .errors import NasxferError, is_int
 from .search_space import EDGES, KNOWN_OPS, N_EDGES, CellSpace
 
 # Node labels of the ops-on-nodes graph: shared by every space so encodings match.
@@ -55,7 +55,7 @@ def encoding_size(pad: int = DEFAULT_PAD) -> int:
 
 
 def check_pad(pad) -> int:
-    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < MAX_NODES:
+    if not is_int(pad, MAX_NODES):
         raise NasxferError(
             f"pad size {pad!r} is smaller than the largest cell graph ({MAX_NODES} nodes): use pad >= {MAX_NODES}"
         )

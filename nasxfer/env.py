@@ -23,7 +23,7 @@ import numpy as np
 
 from .benchmark import Benchmark, load_benchmark
 from .encoding import DEFAULT_PAD, check_pad, encode, encoding_size, random_offsets
-from .errors import NasxferError
+from .errors import NasxferError, check_int
 from .search_space import DEFAULT_MAX_NEIGHBOURS, check_max_neighbours
 from .shaping import RewardShaper
 
@@ -77,11 +77,10 @@ class NASEnv(gym.Env):
     ):
         if isinstance(benchmark, str):
             benchmark = load_benchmark(benchmark, data_dir=data_dir)
-        if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-            raise NasxferError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+        check_int(max_steps, "max_steps", 1)
         self.bench, self.task_name = benchmark, task
         self.space = benchmark.space
-        table = benchmark.task(task)
+        table = benchmark.table(task)
         self.max_steps = int(max_steps)
         self.max_neighbours = check_max_neighbours(max_neighbours)
         self.pad = check_pad(pad)

@@ -26,13 +26,19 @@ def unknown(kind: str, name: object, known) -> UnknownNameError:
     return UnknownNameError(f"unknown {kind} {name!r}; choose one of: {choices}")
 
 
-def check_int(value, name: str, minimum: int | None = None) -> int:
-    """`value` as an int, refusing bools (``True`` is an int to Python, never a count to us),
-    floats and strings, and values below `minimum`, with an error that names `name`."""
+def is_int(value, minimum: int | None = None) -> bool:
+    """True for an integer (never a bool: ``True`` is an int to Python, never a count to us)
+    that is at least `minimum`."""
     import numbers
 
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise NasxferError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if minimum is not None and value < minimum:
-        raise NasxferError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return ok and (minimum is None or value >= minimum)
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    """`value` as an int, refusing bools, floats, strings and values below `minimum`, with an
+    error that names `name`."""
+    if not is_int(value, minimum):
+        need = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise NasxferError(f"{name} must be {need}, got {value!r}")
     return int(value)

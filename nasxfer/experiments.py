@@ -52,8 +52,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .benchmark import NB201_TASKS, PAPER_TASKS, TRANSNAS_TASKS, canonical_name
-from .errors import NasxferError, unknown
+from .benchmark import PAPER_TASKS, canonical_name, task_names
+from .errors import NasxferError, check_int, is_int, unknown
 from .io import makedirs, remove_stale_temps, write_atomic, write_json_atomic  # noqa: F401 (re-exported)
 from .profiles import grid_config
 
@@ -80,7 +80,7 @@ class GridConfig:
             bench = canonical_name(self.benchmark)
         except NasxferError as e:
             raise NasxferError(f"grid.benchmark: {e}") from None
-        known = TRANSNAS_TASKS if bench == "transnas-bench-101" else NB201_TASKS
+        known = task_names(bench)
         for key in ("source_tasks", "target_tasks"):
             tasks = getattr(self, key)
             if not isinstance(tasks, list) or not tasks:
@@ -88,16 +88,10 @@ class GridConfig:
             for t in tasks:
                 if t not in known:
                     raise unknown(f"task in grid.{key}", t, known)
-        if (
-            not isinstance(self.seeds, list)
-            or not self.seeds
-            or not all(isinstance(s, int) and s >= 0 for s in self.seeds)
-        ):
+        if not isinstance(self.seeds, list) or not self.seeds or not all(is_int(s, 0) for s in self.seeds):
             raise NasxferError(f"grid.seeds must be a non-empty list of integers >= 0, got {self.seeds!r}")
         for key in ("train_steps", "finetune_steps", "eval_every", "eval_episodes"):
-            v = getattr(self, key)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise NasxferError(f"grid.{key} must be an integer >= 1, got {v!r}")
+            check_int(getattr(self, key), f"grid.{key}", 1)
         if self.finetune_steps > self.train_steps:
             raise NasxferError(
                 f"grid.finetune_steps ({self.finetune_steps}) exceeds grid.train_steps ({self.train_steps}): "

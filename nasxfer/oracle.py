@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .benchmark import Benchmark
-from .errors import NasxferError
+from .errors import NasxferError, is_int
 
 # A searcher that keeps re-asking for known cells this many times in a row has
 # stopped exploring; failing loudly beats spinning forever.
@@ -31,7 +31,7 @@ class BudgetExhausted(Exception):
 
 def check_budget(budget, space_size: int) -> int:
     """A budget of unique cells must be an integer in 1..space_size."""
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
+    if not is_int(budget):
         raise NasxferError(f"a query budget must be an integer number of cells, got {budget!r}")
     if not 1 <= budget <= space_size:
         raise NasxferError(
@@ -51,7 +51,7 @@ class QueryOracle:
     """
 
     def __init__(self, bench: Benchmark, task: str, budget: int):
-        table = bench.task(task)
+        table = bench.table(task)
         self.bench, self.task, self.space = bench, task, bench.space
         self.budget = check_budget(budget, bench.space.size)
         self._valid, self._test = table.valid, table.test

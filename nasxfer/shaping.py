@@ -116,7 +116,7 @@ class RewardShaper:
 def _fit(cls, benchmark, task: str, transform: str, param) -> RewardShaper:
     if transform not in TRANSFORMS:
         raise unknown("reward transform", transform, TRANSFORMS)
-    table = benchmark.task(task)
+    table = benchmark.table(task)
     norm = Normaliser.for_metric(table.metric, table.valid)
     if param == "auto":
         param = best_gamma(norm(table.valid)) if transform == "gamma" else (0.0 if transform == "alpha" else 1.0)

@@ -34,7 +34,7 @@ def task_correlations(bench, tasks, split: str = "valid") -> pd.DataFrame:
     """Kendall tau and Spearman rho between every pair of tasks over all cells (the paper's Fig. 1)."""
     rows = []
     for a, b in itertools.product(tasks, repeat=2):
-        x, y = bench.task(a).split(split), bench.task(b).split(split)
+        x, y = bench.table(a).split(split), bench.table(b).split(split)
         rows.append(
             {
                 "task_a": a,
@@ -50,7 +50,7 @@ def reward_table(bench, tasks, transform: str = "none", param="auto") -> pd.Data
     """Tidy table of every cell's reward per task: columns task, cell, reward."""
     parts = []
     for t in tasks:
-        r = RewardShaper.fit(bench, t, transform, param)(bench.task(t).valid)
+        r = RewardShaper.fit(bench, t, transform, param)(bench.table(t).valid)
         parts.append(pd.DataFrame({"task": t, "cell": np.arange(len(r)), "reward": r}))
     return pd.concat(parts, ignore_index=True)
 
@@ -487,7 +487,7 @@ def random_search_expected(bench: Benchmark, task: str, budgets) -> pd.DataFrame
     """
     from scipy.special import gammaln
 
-    table = bench.task(task)
+    table = bench.table(task)
     n = bench.space.size
     budgets = check_budgets(budgets, n)
     order = np.argsort(-table.valid, kind="stable")

@@ -41,7 +41,7 @@ def test_checkpoint_trials_rows_are_seeded_and_anytime(tmp_path, bench):
     kw = dict(budgets=(5, 12), trials=4, bench=bench, progress=False)
     rows = checkpoint_trials(paths, PARAMS, **kw)
     assert len(rows) == 8 and set(rows.searcher) == {"dqn agent"} and set(rows.seed) == {0, 1, 2, 3}
-    table = bench.task("class_object")
+    table = bench.table("class_object")
     assert np.allclose(rows.best_test, table.test[rows.best_cell.to_numpy()])
     assert np.allclose(rows.best_valid, table.valid[rows.best_cell.to_numpy()])
     wide = rows.pivot(index="seed", columns="budget", values="best_valid")

@@ -14,7 +14,7 @@ TASK = "class_object"
 def test_budget_of_the_whole_space_is_allowed(bench):
     oracle = run_search("random", bench, TASK, bench.space.size, seed=0)
     assert sorted(oracle.cells) == list(range(bench.space.size))
-    assert oracle.best_at(bench.space.size)[1] == bench.task(TASK).valid.max()
+    assert oracle.best_at(bench.space.size)[1] == bench.table(TASK).valid.max()
 
 
 def test_unknown_task_or_searcher_is_a_clear_error(bench):
@@ -40,7 +40,7 @@ def test_every_searcher_spends_exactly_its_budget_reproducibly(bench, name):
 def test_searchers_work_on_nas_bench_201(nb201, name):
     oracle = run_search(name, nb201, "cifar10", 50, seed=0)
     assert oracle.n_unique == 50
-    assert oracle.best_at(50)[1] == nb201.task("cifar10").valid[oracle.cells].max()
+    assert oracle.best_at(50)[1] == nb201.table("cifar10").valid[oracle.cells].max()
 
 
 def test_anytime_reading_equals_a_run_with_the_smaller_budget(bench):
@@ -56,7 +56,7 @@ def test_random_search_never_repeats_a_cell(bench):
 
 
 def test_local_search_stops_only_at_true_local_optima(bench):
-    valid = bench.task(TASK).valid
+    valid = bench.table(TASK).valid
     optima = []
     oracle = run_search(local_search, bench, TASK, 1000, seed=2, optima=optima)
     assert len(optima) >= 3  # several restarts happened
@@ -68,7 +68,7 @@ def test_local_search_stops_only_at_true_local_optima(bench):
 
 def test_local_search_climbs(bench):
     # the queries after the first neighbourhood are better on average than a random cell
-    valid = bench.task(TASK).valid
+    valid = bench.table(TASK).valid
     runs = [run_search("local", bench, TASK, 100, s) for s in range(20)]
     assert np.mean([valid[o.cells].mean() for o in runs]) > valid.mean()
 
@@ -123,7 +123,7 @@ def test_evolution_beats_random_search_at_50_queries(bench):
 
 @pytest.mark.parametrize("pq", [0, 10])
 def test_reinforce_learns_to_propose_better_cells(bench, pq):
-    valid = bench.task(TASK).valid
+    valid = bench.table(TASK).valid
     runs = [run_search("reinforce", bench, TASK, 200, s, priority_queue=pq) for s in range(20)]
     first = np.mean([valid[o.cells[:50]].mean() for o in runs])
     last = np.mean([valid[o.cells[-50:]].mean() for o in runs])

@@ -27,7 +27,7 @@ def test_all_tasks_all_cells(bench):
     for t in bench.tasks.values():
         for arr in (t.train, t.valid, t.test, t.time_elapsed):
             assert arr.shape == (4096,) and np.isfinite(arr).all()
-    assert bench.task("segmentsemantic").extra["acc"]["test"].shape == (4096,)
+    assert bench.table("segmentsemantic").extra["acc"]["test"].shape == (4096,)
 
 
 def test_every_verified_cell_matches(bench, data_dir):
@@ -35,7 +35,7 @@ def test_every_verified_cell_matches(bench, data_dir):
     ref = json.loads((data_dir / "verification/nas-bench-suite-zero_transbench101_micro.json").read_text())
     checked = 0
     for task, cells in ref.items():
-        table = bench.task(task)
+        table = bench.table(task)
         for key, rec in cells.items():
             idx = bench.space.from_ops(ast.literal_eval(key))
             col = SUITE_ZERO_COLUMN[task]
@@ -62,7 +62,7 @@ def test_lookup_by_index_tuple_string_and_arrays_agree(bench):
     )
     idx = np.array([[0, i], [4095, 17]])
     got = bench.query("autoencoder", idx, "test")
-    assert got.shape == (2, 2) and got[0, 1] == bench.task("autoencoder").test[i]
+    assert got.shape == (2, 2) and got[0, 1] == bench.table("autoencoder").test[i]
     assert list(bench.query("class_object", [s, "64-41414-0_00_000"])) == list(bench.query("class_object", [i, 0]))
 
 
@@ -80,7 +80,7 @@ def test_summary_has_a_row_per_task(bench):
     assert list(s.task) == list(bench.tasks)
     assert (s.valid_max >= s.valid_median).all()
     co = s.set_index("task").loc["class_object"]
-    assert co.valid_max == bench.task("class_object").valid.max()
+    assert co.valid_max == bench.table("class_object").valid.max()
 
 
 def test_frame_is_tidy(bench):
@@ -93,7 +93,7 @@ def test_frame_is_tidy(bench):
     [
         (lambda b: load_benchmark("nas-bench-301"), "unknown benchmark 'nas-bench-301'"),
         (lambda b: load_benchmark(tasks="imagenet"), "unknown task of transnas-bench-101 'imagenet'"),
-        (lambda b: b.task("imagenet"), "choose one of"),
+        (lambda b: b.table("imagenet"), "choose one of"),
         (lambda b: b.query("class_object", 4096), "out of range.*0..4095"),
         (lambda b: b.query("class_object", -1), "out of range"),
         (lambda b: b.query("class_object", "64-41414-4_00_000"), "malformed TransNAS-Bench-101"),
@@ -120,7 +120,7 @@ def test_paper_tasks_load_with_the_metrics_the_readme_states(data_dir):
         "segmentsemantic": ("mIoU", 0, 100),
     }
     for task, (metric, lo, hi) in scale.items():
-        t = b.task(task)
+        t = b.table(task)
         assert t.metric == metric
         for split in (t.valid, t.test):
             assert lo <= split.min() < split.max() <= hi
@@ -139,7 +139,7 @@ def fake_pth(tmp_path_factory, bench):
     for i in range(4096):
         rec = {}
         for task in tasks:
-            t = bench.task(task)
+            t = bench.table(task)
             metrics = {}
             for m in (t.metric, *t.extra):
                 for s in ("train", "valid", "test"):
@@ -158,13 +158,13 @@ def test_pth_converter_gives_the_same_tables_and_keeps_curves(fake_pth, bench):
     conv = from_transnas_pth(fake_pth)
     assert set(conv.tasks) == {"class_object", "segmentsemantic"}
     for task, t in conv.tasks.items():
-        ref = bench.task(task)
+        ref = bench.table(task)
         np.testing.assert_array_equal(t.valid, ref.valid)
         np.testing.assert_array_equal(t.test, ref.test)
         np.testing.assert_array_equal(t.time_elapsed, ref.time_elapsed)
         assert t.curves[f"valid_{t.metric}"].shape == (4096, 3)
     np.testing.assert_array_equal(
-        conv.task("segmentsemantic").extra["acc"]["valid"], bench.task("segmentsemantic").extra["acc"]["valid"]
+        conv.table("segmentsemantic").extra["acc"]["valid"], bench.table("segmentsemantic").extra["acc"]["valid"]
     )
 
 

@@ -22,7 +22,7 @@ def test_comparison_is_a_tidy_table_of_real_lookups(bench, small):
     assert len(small) == 2 * 2 * 4 * 2  # tasks x searchers x trials x budgets
     assert set(small["seed"]) == {10, 11, 12, 13}
     for task, g in small.groupby("task"):
-        t = bench.task(task)
+        t = bench.table(task)
         assert np.array_equal(g["best_valid"], t.valid[g["best_cell"]])
         assert np.array_equal(g["best_test"], t.test[g["best_cell"]])
 

@@ -11,7 +11,7 @@ TASK = "class_object"
 
 def test_oracle_returns_validation_and_counts_repeats_once(bench):
     oracle = QueryOracle(bench, TASK, budget=3)
-    valid = bench.task(TASK).valid
+    valid = bench.table(TASK).valid
     assert oracle.query(7) == valid[7]
     assert oracle.query(7) == valid[7]
     assert oracle.query(np.int64(7)) == valid[7]
@@ -30,7 +30,7 @@ def test_oracle_budget_runs_out_part_way_through_a_batch(bench):
 
 
 def test_best_at_is_best_by_validation_of_each_prefix(bench):
-    table = bench.task(TASK)
+    table = bench.table(TASK)
     cells = np.random.default_rng(0).choice(bench.space.size, 30, replace=False)
     oracle = QueryOracle(bench, TASK, budget=30)
     oracle.query_many(cells)

@@ -135,7 +135,7 @@ def random_walk(seed):
 
 def test_agent_search_counts_the_cells_it_moved_to(bench, env):
     oracle = agent_search(env, random_walk(0), budget=25, seed=5)
-    valid = bench.task("class_object").valid
+    valid = bench.table("class_object").valid
     assert oracle.n_unique == 25
     assert oracle.best_at(25)[1] == valid[oracle.cells].max()
     again = agent_search(env, random_walk(0), budget=25, seed=5)

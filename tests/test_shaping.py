@@ -9,7 +9,7 @@ from nasxfer.shaping import Normaliser, RewardShaper, alpha_transform, best_gamm
 
 def test_every_task_normalises_into_unit_interval(bench):
     for task in bench.tasks:
-        r = RewardShaper.fit(bench, task, "none")(bench.task(task).valid)
+        r = RewardShaper.fit(bench, task, "none")(bench.table(task).valid)
         assert r.min() >= 0 and r.max() <= 1
 
 

@@ -205,7 +205,7 @@ def test_headline_is_task_by_searcher_at_the_largest_budget(small):
 
 
 def test_random_search_expectation_is_exact(bench):
-    table = bench.task("autoencoder")
+    table = bench.table("autoencoder")
     n = bench.space.size
     exact = random_search_expected(bench, "autoencoder", (1, 20, n)).set_index("budget")["expected_best_test"]
     assert exact[1] == pytest.approx(table.test.mean())  # one random cell

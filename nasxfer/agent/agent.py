@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import NasxferError
+from ..errors import NasxferError, check_int
 from .params import AgentParams
 
 MODULE_ID = "default_policy"
@@ -70,7 +70,7 @@ class Agent:
 
         # fail on a bad task / data dir in the driver, before Ray starts actors
         self.bench = load_benchmark(params.benchmark, data_dir=params.data_dir)
-        self.bench.task(params.task)
+        self.bench.table(params.task)
         self.algo = build_algo(params, stock_config(params) if stock else apex_config(params))
         self.curve = pd.DataFrame()
         self._train_s = 0.0
@@ -151,10 +151,8 @@ class Agent:
         env_steps = p.total_env_steps if env_steps is None else env_steps
         eval_every = p.eval_every if eval_every is None else eval_every
         progress = p.progress if progress is None else progress
-        if not isinstance(env_steps, (int, np.integer)) or env_steps < 1:
-            raise NasxferError(f"env_steps must be an integer >= 1, got {env_steps!r}")
-        if not isinstance(eval_every, (int, np.integer)) or eval_every < 0:
-            raise NasxferError(f"eval_every must be an integer >= 0 (0 = evaluate only at the end), got {eval_every!r}")
+        check_int(env_steps, "env_steps", 1)
+        check_int(eval_every, "eval_every (0 = evaluate only at the end)", 0)
         start = self.env_steps
         end = start + int(env_steps)
         if self.curve.empty:
