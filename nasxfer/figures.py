@@ -411,6 +411,11 @@ def crossover_chart(summary: pd.DataFrame, x_title: str) -> alt.FacetChart:
     return (
         (err + pts + ref)
         .properties(width=240, height=110)
-        .facet(facet=alt.Facet("target:N", title="target task (grey tick: where the scratch agent reached its final level)"), columns=2)
+        .facet(
+            facet=alt.Facet(
+                "target:N", title="target task (grey tick: where the scratch agent reached its final level)"
+            ),
+            columns=2,
+        )
         .resolve_scale(x="independent")
     )

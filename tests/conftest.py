@@ -24,3 +24,19 @@ def nb201(data_dir):
     from nasxfer.benchmark import load_benchmark
 
     return load_benchmark("nas-bench-201", data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def small(bench):
+    """A small search comparison: two tasks, two searchers, 4 trials, budgets 5 and 20."""
+    from nasxfer.comparison import run_comparison
+
+    return run_comparison(
+        bench,
+        ("class_object", "autoencoder"),
+        budgets=(5, 20),
+        trials=4,
+        searchers=("random", "local"),
+        base_seed=10,
+        progress=False,
+    )

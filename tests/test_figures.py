@@ -72,22 +72,23 @@ def test_save_chart_writes_png_svg_and_an_offline_page(tmp_path):
     )
 
 
+def _nodes(spec):
+    """Every mapping in a chart's spec, depth first."""
+    if isinstance(spec, dict):
+        yield spec
+        for v in spec.values():
+            yield from _nodes(v)
+    elif isinstance(spec, list):
+        for v in spec:
+            yield from _nodes(v)
+
+
 def _colour_scale(chart) -> dict:
     """task -> colour of the first colour scale in a chart's spec."""
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "color" in node and isinstance(node["color"], dict) and "range" in node["color"].get("scale", {}):
-                found.append(dict(zip(node["color"]["scale"]["domain"], node["color"]["scale"]["range"])))
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(chart.to_dict())
-    return found[0]
+    for node in _nodes(chart.to_dict()):
+        if "color" in node and isinstance(node["color"], dict) and "range" in node["color"].get("scale", {}):
+            return dict(zip(node["color"]["scale"]["domain"], node["color"]["scale"]["range"]))
+    raise AssertionError("no colour scale in the chart")
 
 
 def test_one_colour_per_task_across_figures(laptop):
@@ -113,19 +114,10 @@ def test_one_colour_per_task_across_figures(laptop):
 
 def _tooltips(chart) -> set:
     fields = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            tip = node.get("tooltip")
-            for t in tip if isinstance(tip, list) else [tip] if isinstance(tip, dict) else []:
-                fields.add(t["field"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(chart.to_dict())
+    for node in _nodes(chart.to_dict()):
+        tip = node.get("tooltip")
+        for t in tip if isinstance(tip, list) else [tip] if isinstance(tip, dict) else []:
+            fields.add(t["field"])
     return fields
 
 

@@ -5,22 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from nasxfer.comparison import run_comparison
 from nasxfer.errors import NasxferError
 from nasxfer.search_efficiency import load_comparison, save_comparison
-
-
-@pytest.fixture(scope="module")
-def small(bench):
-    return run_comparison(
-        bench,
-        ("class_object", "autoencoder"),
-        budgets=(5, 20),
-        trials=4,
-        searchers=("random", "local"),
-        base_seed=10,
-        progress=False,
-    )
 
 
 def test_results_round_trip_atomically(tmp_path, small):

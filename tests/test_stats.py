@@ -9,7 +9,6 @@ import pytest
 from scipy import stats
 
 from nasxfer.baselines import run_search
-from nasxfer.comparison import run_comparison
 from nasxfer.errors import NasxferError
 from nasxfer.profiles import grid_config
 from nasxfer.stats import (
@@ -158,19 +157,6 @@ def test_transfer_matrix_has_no_ci_where_scratch_has_one_seed():
 
 
 # ---- the search comparison ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def small(bench):
-    return run_comparison(
-        bench,
-        ("class_object", "autoencoder"),
-        budgets=(5, 20),
-        trials=4,
-        searchers=("random", "local"),
-        base_seed=10,
-        progress=False,
-    )
 
 
 def test_search_summary_is_the_mean_and_a_95_percent_bootstrap_interval(small):
