@@ -1,7 +1,7 @@
 """Params files (``params/<profile>.yaml``): reading, validating, merging overrides.
 
 A params file holds the notebooks' parameters (:data:`NOTEBOOK_KEYS`) and a ``grid:``
-section (a :class:`nasxfer.experiments.GridConfig`). The same file drives
+section (a :class:`nasxfer.grid.GridConfig`). The same file drives
 ``nasxfer grid params/<profile>.yaml`` and, through its profile name, the notebooks.
 
 Relative paths in a params file and in notebook parameters (``results_dir``,
@@ -14,12 +14,13 @@ the kernel) or from anywhere else.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 
 from .errors import NasxferError, unknown
+from .grid import grid_config
 
 PROFILES = ("ci", "laptop", "paper")
 
@@ -124,21 +125,6 @@ def load_params(path) -> dict:
         params["results_dir"] = f"outputs/{params['grid'].run_name}"
     params["results_dir"] = resolve(params["results_dir"])
     return params
-
-
-def grid_config(d, where: str = "grid"):
-    """A :class:`GridConfig` from a mapping, refusing unknown keys by name."""
-    from .experiments import GridConfig  # experiments imports this module for grid_config
-
-    if isinstance(d, GridConfig):
-        return d
-    if not isinstance(d, dict):
-        raise NasxferError(f"{where}: grid must be a mapping, got {type(d).__name__}")
-    names = {f.name for f in fields(GridConfig)}
-    bad = [k for k in d if k not in names]
-    if bad:
-        raise NasxferError(f"{where}: unknown grid key(s) {bad}; valid keys: {sorted(names)}")
-    return GridConfig(**d)
 
 
 def merge_grid(base, override: dict | None, where: str = "grid"):

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .comparison import AGENT_NAME, BASE_SEED, BUDGETS, COLUMNS, DEFAULT_TRIALS, check_budgets, check_trials, trial_rows
 from .errors import NasxferError
-from .experiments import GridConfig
+from .grid import GridConfig
 from .oracle import QueryOracle
 from .profiles import grid_config, load_params
 
@@ -67,7 +67,7 @@ def train_agents(agents_dir, params_file, data_dir=None, progress: bool = True) 
     from tqdm.auto import tqdm
 
     from .agent.agent import Agent
-    from .experiments import write_atomic
+    from .io import write_atomic
 
     grid = agent_grid(params_file)
     tasks = list(dict.fromkeys(grid.source_tasks))
@@ -280,7 +280,7 @@ def main(argv=None) -> None:
     ap.add_argument("--data-dir", default=None, help="folder holding the benchmark tables")
     args = ap.parse_args(argv)
     table = train_agents(args.agents_dir, args.params_file, data_dir=args.data_dir)
-    from .experiments import write_atomic
+    from .io import write_atomic
 
     write_atomic(table, Path(args.agents_dir) / AGENTS_FILE)
     print(table.to_string(index=False))

@@ -24,7 +24,7 @@ from scipy import stats
 from .benchmark import Benchmark
 from .comparison import SCRATCH_NAME, ZERO_SHOT_NAME, check_budgets
 from .errors import NasxferError
-from .experiments import Unit
+from .grid import Unit
 from .shaping import RewardShaper
 
 CONFIDENCE = 0.95

@@ -3,7 +3,7 @@
 import pytest
 
 from nasxfer.errors import NasxferError, check_int
-from nasxfer.experiments import GridConfig
+from nasxfer.grid import GridConfig
 
 
 @pytest.mark.parametrize("bad", [True, False, 1.0, "3", None])

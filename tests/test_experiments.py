@@ -6,6 +6,7 @@ import pytest
 
 from nasxfer import experiments as ex
 from nasxfer.errors import NasxferError
+from nasxfer.grid import GridConfig
 from nasxfer.stats import crossover_points, mean_ci, pretraining_benefit, transfer_matrix
 
 
@@ -31,7 +32,7 @@ def _curve(seed, source, target, levels, steps=(0, 100, 200, 300, 400)):
 
 
 def test_regime_table_reads_each_regime_at_its_budget():
-    g = ex.GridConfig(
+    g = GridConfig(
         run_name="t",
         source_tasks=["class_object", "autoencoder"],
         target_tasks=["class_object", "autoencoder"],
@@ -82,11 +83,11 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(nio, "os", types.SimpleNamespace(**{**vars(os), "write": fills_up}))
     with pytest.raises(NasxferError, match=f"no space left writing {tmp_path / 'x.parquet'}"):
-        ex.write_atomic(pd.DataFrame({"a": range(1000)}), tmp_path / "x.parquet")
+        nio.write_atomic(pd.DataFrame({"a": range(1000)}), tmp_path / "x.parquet")
     assert len(calls) == 2 and list(tmp_path.iterdir()) == []
     monkeypatch.undo()
-    ex.write_atomic(pd.DataFrame({"a": [1]}), tmp_path / "x.parquet")
-    ex.write_json_atomic({"b": 2}, tmp_path / "x.json")
+    nio.write_atomic(pd.DataFrame({"a": [1]}), tmp_path / "x.parquet")
+    nio.write_json_atomic({"b": 2}, tmp_path / "x.json")
     assert pd.read_parquet(tmp_path / "x.parquet").a.tolist() == [1] and sorted(p.name for p in tmp_path.iterdir()) == [
         "x.json",
         "x.parquet",

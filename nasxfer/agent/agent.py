@@ -10,7 +10,7 @@
 Transfer is a new agent for the target task that loads the source's weights
 (``Agent(params_for_target).load_weights("runs/a.w")``) and trains: the grid's
 ``experiments.run_unit`` does exactly this and reads the zero-shot, fine-tune and
-retrain regimes (``experiments.REGIMES``) off the one training curve. The optimizer
+retrain regimes (``nasxfer.grid.REGIMES``) off the one training curve. The optimizer
 state, the replay buffer and all counters start fresh, and so does exploration
 (Ape-X epsilons are constant per actor): the source's Adam moments and replay
 buffer belong to another task's rewards.
