@@ -99,3 +99,17 @@ def test_notebook_parameters_are_checked_where_they_enter(key, value, message):
 def test_good_notebook_parameters_pass():
     assert check_parameter("run_fresh", False) is False and check_parameter("results_dir", "outputs/x") == "outputs/x"
     assert check_parameter("grid", None) is None and check_parameter("results_dir", Path("/tmp")) == Path("/tmp")
+
+
+def test_laptop_is_one_definition():
+    """The laptop profile's grid is GridConfig's defaults, and its agent preset is AgentParams'
+    defaults: the YAML, the dataclass and the preset cannot drift apart."""
+    from dataclasses import asdict
+
+    from nasxfer.agent.params import AgentParams
+    from nasxfer.grid import GridConfig
+
+    laptop = load_params("params/laptop.yaml")["grid"]
+    assert asdict(laptop) == asdict(GridConfig())
+    assert AgentParams.preset("laptop") == AgentParams()
+    assert laptop.agent_params("class_object", 0).eval_every == AgentParams().eval_every == laptop.eval_every
