@@ -30,7 +30,7 @@ from .comparison import AGENT_NAME, BASE_SEED, BUDGETS, COLUMNS, DEFAULT_TRIALS,
 from .errors import NasxferError
 from .grid import GridConfig
 from .oracle import QueryOracle
-from .profiles import grid_config, load_params
+from .profiles import load_params
 
 CHECKPOINTS = "checkpoints"
 PARTS = "parts"
@@ -38,8 +38,9 @@ AGENTS_FILE = "agents.csv"
 
 
 def agent_grid(params_file) -> GridConfig:
-    """The grid section of a params file (tasks, seeds, steps, agent preset)."""
-    return grid_config(load_params(params_file)["grid"])
+    """The grid section of a params file (tasks, seeds, steps, agent preset); load_params
+    already validates it into a GridConfig."""
+    return load_params(params_file)["grid"]
 
 
 def checkpoint_path(agents_dir, seed: int, task: str) -> Path:
