@@ -315,15 +315,41 @@ def efficiency_chart(summary: pd.DataFrame) -> alt.FacetChart:
 # ---- the transfer grid (Fig. 5-11) ---------------------------------------------------------
 
 
-def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
-    """Fig. 5/6: one regime's source x target matrix; colour = difference to scratch (the diagonal)."""
-    df = matrix.assign(
-        label=matrix["mean"].map("{:.3g}".format) + "\n±" + matrix["std"].map("{:.2g}".format),
-        marker=matrix["verdict"].map({"better": "▲", "worse": "▼", "tie": "", "scratch": "scratch"}),
+def _fmt(v: float, spec: str) -> str:
+    return "n/a" if pd.isna(v) else format(v, spec)
+
+
+def matrix_labels(matrix: pd.DataFrame) -> pd.Series:
+    """Each cell's text, as the paper prints it: mean, standard deviation and 95% CI (three lines)."""
+    return pd.Series(
+        [
+            f"{_fmt(m, '.4g')}\n± {_fmt(sd, '.2g')}\n[{_fmt(lo, '.4g')}, {_fmt(hi, '.4g')}]"
+            for m, sd, lo, hi in zip(matrix["mean"], matrix["std"], matrix["ci_low"], matrix["ci_high"])
+        ],
+        index=matrix.index,
     )
-    lim = float(np.nanmax(np.abs(df["diff"] / df["scratch_mean"].abs()))) or 1.0
+
+
+def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Fig. 5 (retrain), 6 (fine-tune), 7 (zero-shot): one regime's source x target matrix.
+
+    Each cell prints the mean, standard deviation and 95% bootstrap CI over seeds of the final
+    test metric, as the paper's do; the colour is the difference to the target's scratch agent
+    (the diagonal), relative to its size, since the tasks' metrics have different scales. A
+    triangle marks a cell whose CI lies entirely above (up) or below (down) scratch's.
+    """
+    marker = matrix["verdict"].map({"better": " ▲", "worse": " ▼"}).fillna("")
+    df = matrix.assign(label=matrix_labels(matrix) + marker)
     df["rel_diff"] = df["diff"] / df["scratch_mean"].abs()
-    base = alt.Chart(df).encode(x=alt.X("target:N", title="target task"), y=alt.Y("source:N", title="source task"))
+    lim = float(np.nanmax(np.abs(df["rel_diff"]))) if df["rel_diff"].notna().any() else 0.0
+    lim = lim or 1.0
+    df["dark"] = df["rel_diff"].abs() > 0.6 * lim  # white text on the darkest cells
+    tasks = [t for t in TASK_COLOURS if t in set(df.source) | set(df.target)]
+    tasks += sorted(set(df.source) | set(df.target) - set(tasks))
+    base = alt.Chart(df).encode(
+        x=alt.X("target:N", title="target task", sort=tasks, axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("source:N", title="source task", sort=tasks),
+    )
     rect = base.mark_rect().encode(
         color=alt.Color(
             "rel_diff:Q",
@@ -333,13 +359,15 @@ def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
         ),
         tooltip=[*_ci_tooltip("source", "target", "regime"), alt.Tooltip("std:Q", format=".4f"), "verdict"],
     )
-    text = base.mark_text(fontSize=11, dy=-6).encode(text=alt.Text("mean:Q", format=".4g"))
-    mark = base.mark_text(fontSize=10, dy=9).encode(text="marker:N")
-    return (rect + text + mark).properties(width=320, height=320, title=title)
+    text = base.mark_text(fontSize=10, lineBreak="\n", lineHeight=13).encode(
+        text="label:N",
+        color=alt.condition(alt.datum.dark, alt.value("white"), alt.value("black")),
+    )
+    return (rect + text).properties(width=480, height=320, title=title)
 
 
 def regimes_chart(matrices: pd.DataFrame) -> alt.FacetChart:
-    """Fig. 7: zero-shot vs fine-tune vs retrain per source -> target, with 95% CIs."""
+    """Ours (not in the paper): zero-shot vs fine-tune vs retrain per source -> target, with 95% CIs."""
     df = matrices[matrices.source != matrices.target]
     order = ["zero_shot", "fine_tune", "retrain"]
     full = df[df.regime == "retrain"].drop_duplicates("target").set_index("target")["scratch_mean"]
@@ -398,24 +426,85 @@ def training_curves_chart(
     )
 
 
-def crossover_chart(summary: pd.DataFrame, x_title: str) -> alt.FacetChart:
-    """Fig. 10/11: mean cross-over point (with 95% CI) of each source per target."""
-    base = alt.Chart(summary).encode(y=alt.Y("source:N", title=None))
-    pts = base.mark_point(filled=True, size=60).encode(
-        x=alt.X("mean:Q", title=x_title),
-        color=task_colour(summary["source"], "source", "source"),
-        tooltip=[*_ci_tooltip("source", "target"), alt.Tooltip("scratch_x:Q", title="scratch reached", format=".4g")],
+HATCH_STRIPES = 12  # stripe pairs across a hatched bar's diagonal
+
+
+def hatch_fill(colour: str, stripes: int = HATCH_STRIPES) -> alt.Gradient:
+    """A hatched fill: diagonal stripes of `colour` and white.
+
+    Vega-Lite has no hatch (pattern) fill, and a pattern referenced by ``url(#...)`` is
+    dropped by vl-convert's PNG and SVG output. A linear gradient whose stops switch colour
+    abruptly is a hatch that every renderer draws: the browser (SVG and canvas), vl-convert's
+    SVG (a ``linearGradient``) and its PNG. The stripes run across the bar's own box, so a
+    bar has the same number of stripes whatever its height.
+    """
+    stops = []
+    for k in range(stripes):
+        a, b, c = k / stripes, (k + 0.5) / stripes, (k + 1) / stripes
+        stops += [
+            alt.GradientStop(offset=a, color=colour),
+            alt.GradientStop(offset=b, color=colour),
+            alt.GradientStop(offset=b, color="white"),
+            alt.GradientStop(offset=c, color="white"),
+        ]
+    return alt.Gradient(gradient="linear", stops=stops, x1=0, y1=0, x2=1, y2=1)
+
+
+def crossover_chart(table: pd.DataFrame, y_title: str, title: str = "") -> alt.LayerChart:
+    """Fig. 10 (target env steps) / Fig. 11 (training seconds): the cross-over point per target.
+
+    Bars are grouped by target task, one per source task, in the source's colour; the bar
+    height is the sample mean of the all-to-all cross-over points and the error bar their 95%
+    bootstrap CI (:func:`nasxfer.stats.crossover_table`). The scratch bar (source = target:
+    one scratch run against another) is hatched. Above each bar, how many of its run pairs
+    crossed within the run (the others count at the end of the run).
+    """
+    df = table.assign(
+        agent=np.where(table.source == table.target, "scratch (hatched)", "transferred"),
+        crossed_label=table["crossed"].astype(int).astype(str) + "/" + table["pairs"].astype(int).astype(str),
     )
-    err = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
-    ref = base.mark_tick(color="gray", thickness=2).encode(x="scratch_x:Q")
-    return (
-        (err + pts + ref)
-        .properties(width=240, height=110)
-        .facet(
-            facet=alt.Facet(
-                "target:N", title="target task (grey tick: where the scratch agent reached its final level)"
-            ),
-            columns=2,
-        )
-        .resolve_scale(x="independent")
+    sources = [t for t in TASK_COLOURS if t in set(df.source)] + sorted(set(df.source) - set(TASK_COLOURS))
+    targets = [t for t in TASK_COLOURS if t in set(df.target)] + sorted(set(df.target) - set(TASK_COLOURS))
+    base = alt.Chart(df).encode(
+        x=alt.X("target:N", title="target task", sort=targets, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("source:N", sort=sources),
+    )
+    y = alt.Y("mean:Q", title=y_title, scale=alt.Scale(zero=True))
+    tooltip = [
+        *_ci_tooltip("source", "target", "agent"),
+        alt.Tooltip("std:Q", format=".4g"),
+        alt.Tooltip("crossed_label:N", title="run pairs crossed"),
+        "verdict",
+    ]
+    bars = base.mark_bar().encode(
+        y=y, color=task_colour(df["source"], "source", "source task", legend=alt.Legend(symbolOpacity=1)), tooltip=tooltip
+    )
+    # the scratch bar of each target drawn again over its plain bar, hatched in the target's colour
+    hatched = [
+        base.transform_filter((alt.datum.source == t) & (alt.datum.target == t))
+        .mark_bar(fill=hatch_fill(TASK_COLOURS.get(t, "#7f7f7f")), stroke=TASK_COLOURS.get(t, "#7f7f7f"))
+        .encode(y=y, tooltip=tooltip)
+        for t in targets
+        if ((df.source == t) & (df.target == t)).any()
+    ]
+    err = base.mark_rule(color="black").encode(
+        x=alt.X("target:N", sort=targets, bandPosition=0.5),
+        xOffset=alt.XOffset("source:N", sort=sources, bandPosition=0.5),
+        y="ci_low:Q",
+        y2="ci_high:Q",
+    )
+    label = base.mark_text(fontSize=9, dy=-6, baseline="bottom").encode(
+        x=alt.X("target:N", sort=targets, bandPosition=0.5),
+        xOffset=alt.XOffset("source:N", sort=sources, bandPosition=0.5),
+        y=alt.Y("label_y:Q"),
+        text="crossed_label:N",
+    ).transform_calculate(label_y="isValid(datum.ci_high) ? max(datum.ci_high, datum.mean) : datum.mean")
+    return alt.layer(bars, *hatched, err, label).properties(
+        width=560,
+        height=280,
+        title=alt.Title(
+            title or "cross-over point per target",
+            subtitle="hatched: scratch (one scratch run against another); bar: mean over run pairs, "
+            "error bar: 95% CI; k/n: run pairs that crossed within the run",
+        ),
     )

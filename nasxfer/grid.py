@@ -3,16 +3,38 @@ and its units of work (:class:`Unit`: one agent trained from scratch or transfer
 
 A params file's ``grid:`` section becomes a GridConfig through :func:`grid_config`;
 :mod:`nasxfer.experiments` runs it.
+
+**How often a run is evaluated.** The paper smooths every training curve with a moving
+average of :data:`SMOOTHING_WINDOW` (16) evaluations. For that window to be a small part of
+a run (at most :data:`MAX_WINDOW_SHARE`, 15%), a run needs at least :data:`MIN_EVALUATIONS`
+(107) evaluations. An agent is evaluated after the first sampling round that ends at least
+``eval_every`` env steps after the previous evaluation. A round has ``max(num_env_runners, 1)
+x num_envs_per_env_runner x rollout_fragment_length`` env slots, and counts at most that many
+env steps (fewer when some slots reset a finished episode), so two evaluations are at most
+``eval_every + round - 1`` env steps apart and a run of ``train_steps`` has at least
+``1 + train_steps // (eval_every + round - 1)`` evaluations: the count checked here. A grid
+with fewer is allowed (a run made before this rule must still render) but warned about
+(:class:`EvalFrequencyWarning`), with the ``eval_every`` that would do.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field, fields
 
 from .benchmark import PAPER_TASKS, canonical_name, task_names
 from .errors import NasxferError, check_int, is_int, unknown
 
 REGIMES = ("zero_shot", "fine_tune", "retrain")
+
+SMOOTHING_WINDOW = 16  # the paper's moving average, in evaluations
+MAX_WINDOW_SHARE = 0.15  # of a run's evaluations the window may span
+MIN_EVALUATIONS = math.ceil(SMOOTHING_WINDOW / MAX_WINDOW_SHARE)  # 107
+
+
+class EvalFrequencyWarning(UserWarning):
+    """A grid evaluates its runs too rarely for the paper's smoothing window (see the module doc)."""
 
 
 @dataclass
@@ -26,7 +48,7 @@ class GridConfig:
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     train_steps: int = 20_000
     finetune_steps: int = 5_000
-    eval_every: int = 1_000
+    eval_every: int = 100  # >= 123 evaluations per run with the laptop preset's rounds of 64 env steps
     eval_episodes: int = 100
     agent: dict = field(default_factory=lambda: {"preset": "laptop"})
 
@@ -60,6 +82,42 @@ class GridConfig:
         if not isinstance(self.agent, dict):
             raise NasxferError(f"grid.agent must be a mapping of agent parameters, got {self.agent!r}")
         self.agent_params("class_object" if bench == "transnas-bench-101" else "cifar10", 0)  # validates agent keys
+        problem = self.eval_frequency_problem()
+        if problem:
+            warnings.warn(problem, EvalFrequencyWarning, stacklevel=3)
+
+    @property
+    def sampling_round(self) -> int:
+        """Env steps of one sampling round of the agent: the finest step evaluations can take."""
+        p = self.agent_params("class_object" if canonical_name(self.benchmark) == "transnas-bench-101" else "cifar10", 0)
+        return max(p.num_env_runners, 1) * p.num_envs_per_env_runner * p.rollout_fragment_length
+
+    def evaluations_per_run(self, eval_every: int | None = None) -> int:
+        """The fewest evaluations one run of ``train_steps`` can have (the one before training
+        included), with evaluations at most ``eval_every + round - 1`` env steps apart."""
+        every = self.eval_every if eval_every is None else eval_every
+        return 1 + self.train_steps // (every + self.sampling_round - 1)
+
+    def eval_frequency_problem(self) -> str | None:
+        """Why this grid's runs are evaluated too rarely for the smoothing window, and the fix; None if they are not."""
+        n = self.evaluations_per_run()
+        if n >= MIN_EVALUATIONS:
+            return None
+        r = self.sampling_round
+        head = (
+            f"grid.eval_every {self.eval_every} gives as few as {n} evaluations per run of {self.train_steps} env "
+            f"steps (sampling rounds of up to {r} env steps), so the moving average of {SMOOTHING_WINDOW} evaluations spans "
+            f"{SMOOTHING_WINDOW / n:.0%} of a run; at most {MAX_WINDOW_SHARE:.0%} needs >= {MIN_EVALUATIONS} evaluations"
+        )
+        fits = [d for d in range(self.finetune_steps, 0, -1) if self.finetune_steps % d == 0]
+        fits = [d for d in fits if self.evaluations_per_run(d) >= MIN_EVALUATIONS]
+        if fits:
+            return f"{head}: set grid.eval_every to {fits[0]} or less (a divisor of grid.finetune_steps {self.finetune_steps})"
+        return (
+            f"{head}: no eval_every gets there with rounds of {r} env steps; raise grid.train_steps to >= "
+            f"{(MIN_EVALUATIONS - 1) * r} or shrink the round (agent num_env_runners x num_envs_per_env_runner "
+            f"x rollout_fragment_length)"
+        )
 
     @property
     def tasks(self) -> list:
@@ -120,3 +178,32 @@ def grid_config(d, where: str = "grid"):
     if bad:
         raise NasxferError(f"{where}: unknown grid key(s) {bad}; valid keys: {sorted(names)}")
     return GridConfig(**d)
+
+
+def recorded_eval_every(profile=None, grid=None, results_dir=None):
+    """The `grid` overrides to read a results folder with: `grid` plus the ``eval_every`` the
+    folder's run was made with, when that differs from the profile's and `grid` does not set it.
+
+    A run made before the profile's evaluation frequency changed (the checked-in ``laptop``
+    run: an evaluation every 1,000 env steps) stays readable: it is read as it was made, and
+    its smoothing is reported as too coarse (:func:`nasxfer.stats.smoothing_span`) instead of
+    the run being refused as another grid. Arguments as :func:`nasxfer.notebook.open_run`'s.
+    """
+    import json
+
+    from .notebook import default_profile
+    from .profiles import check_parameter, load_params, params_path, resolve
+
+    check_parameter("grid", grid)
+    if grid is not None and "eval_every" in grid:
+        return grid
+    profile = default_profile() if profile is None else check_parameter("profile", profile)
+    params = load_params(params_path(profile))
+    folder = resolve(check_parameter("results_dir", results_dir)) if results_dir is not None else params["results_dir"]
+    try:
+        made = json.loads((folder / "config.json").read_text())["grid"]["eval_every"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return grid  # no run there yet (or not one of ours): nothing to match
+    if made == params["grid"].eval_every:
+        return grid
+    return {**(grid or {}), "eval_every": made}

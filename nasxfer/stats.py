@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .benchmark import Benchmark
+from .benchmark import PAPER_TASKS, Benchmark
 from .comparison import SCRATCH_NAME, ZERO_SHOT_NAME, check_budgets
 from .errors import NasxferError
 from .grid import Unit
@@ -118,14 +118,89 @@ def first_reach(x, y, level) -> float:
     return float(x[i - 1] + frac * (x[i] - x[i - 1]))
 
 
-def crossover_points(transfer_runs, scratch_runs, x: str, y: str, window: int = 16) -> pd.DataFrame:
-    """All-to-all cross-over points between transferred and scratch training curves.
+def stays_above_from(xa, ya, xb, yb) -> float:
+    """The x from which curve a stays strictly above curve b to the end of their common range.
+
+    Both curves are piecewise linear between their points (sorted by x). They are compared
+    on the union of their x values within the common range ``[max(xa[0], xb[0]),
+    min(xa[-1], xb[-1])]``, where the difference ``a - b`` is linear between neighbouring
+    points, so its last upward zero crossing is exact: the result is the last x at which
+    ``a <= b``, or the start of the range if a is above b everywhere. NaN if a is not
+    above b at the end of the range (it never *stays* above), or the ranges do not meet.
+    """
+    xa, ya, xb, yb = (np.asarray(v, np.float64) for v in (xa, ya, xb, yb))
+    lo, hi = max(xa[0], xb[0]), min(xa[-1], xb[-1])
+    if hi < lo:
+        return np.nan
+    xs = np.union1d(np.concatenate([xa, xb]), [lo, hi])
+    xs = xs[(xs >= lo) & (xs <= hi)]
+    d = np.interp(xs, xa, ya) - np.interp(xs, xb, yb)
+    if d[-1] <= 0:
+        return np.nan
+    below = np.flatnonzero(d <= 0)
+    if len(below) == 0:
+        return float(xs[0])
+    k = below[-1]
+    return float(xs[k] + (xs[k + 1] - xs[k]) * (-d[k]) / (d[k + 1] - d[k]))
+
+
+def crossover_points(
+    transfer_runs, scratch_runs, x: str, y: str, window: int = 16, *, reference: bool = False
+) -> pd.DataFrame:
+    """The paper's cross-over points (Fig. 10-13), all-to-all between two sets of runs.
+
+    Every transferred run a (A -> B) is set against every scratch run b (on B). Both
+    training curves are first smoothed with a trailing moving average of `window`
+    evaluations (the paper's filter, kernel 16). The **cross-over** of the pair is the
+    point, in `x` (``env_steps``: target env steps; ``train_s``: target training seconds),
+    from which a's smoothed curve stays strictly above b's until the end of their common
+    range: the point where a *starts outperforming* b for good (:func:`stays_above_from`,
+    linear between evaluations). 0 (the first evaluation) means a was ahead from the start
+    and stayed ahead. A pair where a does not end ahead of b has no cross-over within the
+    run (``crossed`` False, ``crossover`` NaN); it is counted at the end of the common range
+    (``end``) in ``crossover_censored``, which the bars and tables average: it is a lower bound
+    for such a pair, and dropping those pairs instead would make a transfer that loses to
+    scratch in most pairs look fast.
+
+    ``reference=True`` (with the scratch runs as both lists) gives the scratch reference
+    (the paper's hatched bars): every ordered pair of *different* scratch runs, i.e. where
+    one scratch agent starts outperforming another by chance. Runs are DataFrames with
+    columns `x`, `y` and ``seed``, sorted by `x`.
+    """
+    smooth_b = [moving_average(b[y], window) for b in scratch_runs]
+    rows = []
+    for i, a in enumerate(transfer_runs):
+        ya = moving_average(a[y], window)
+        for j, b in enumerate(scratch_runs):
+            if reference and i == j:
+                continue  # a run never outperforms itself
+            cross = stays_above_from(a[x], ya, b[x], smooth_b[j])
+            end = float(min(a[x].iloc[-1], b[x].iloc[-1]))
+            rows.append(
+                {
+                    "transfer_seed": int(a["seed"].iloc[0]),
+                    "scratch_seed": int(b["seed"].iloc[0]),
+                    "crossover": cross,
+                    "crossed": not np.isnan(cross),
+                    "end": end,
+                    "crossover_censored": end if np.isnan(cross) else cross,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["transfer_seed", "scratch_seed", "crossover", "crossed", "end", "crossover_censored"]
+    )
+
+
+def catch_up_points(transfer_runs, scratch_runs, x: str, y: str, window: int = 16) -> pd.DataFrame:
+    """All-to-all catch-up points: where a transferred run reaches a scratch run's final level.
 
     For each pair (transferred run a, scratch run b): the first `x` (env steps or
     wall-clock seconds) at which a's smoothed curve reaches b's final smoothed
-    value, next to the `x` b itself needed for it. ``saving = 1 - crossover / scratch_x``
+    value, next to the `x` b itself needed for it. ``saving = 1 - catch_up / scratch_x``
     is the fraction of target training that transfer saved (NaN if a never got there).
-    Runs are DataFrames with columns `x` and `y`, sorted by `x`.
+    This is our measure of RQ3's saving (:func:`rq3_finding`); the paper's figures use the
+    cross-over (:func:`crossover_points`). Runs are DataFrames with columns `x` and `y`,
+    sorted by `x`.
     """
     rows = []
     for i, a in enumerate(transfer_runs):
@@ -134,18 +209,45 @@ def crossover_points(transfer_runs, scratch_runs, x: str, y: str, window: int = 
             yb = moving_average(b[y], window)
             level = yb[-1]
             scratch_x = first_reach(b[x], yb, level)
-            cross = first_reach(a[x], ya, level)
+            reach = first_reach(a[x], ya, level)
             rows.append(
                 {
                     "transfer_run": i,
                     "scratch_run": j,
                     "level": level,
-                    "crossover": cross,
+                    "catch_up": reach,
                     "scratch_x": scratch_x,
-                    "saving": 1 - cross / scratch_x if scratch_x > 0 else np.nan,
+                    "saving": 1 - reach / scratch_x if scratch_x > 0 else np.nan,
                 }
             )
     return pd.DataFrame(rows)
+
+
+MIN_EVALUATIONS_SHARE = 0.15  # the smoothing window may span at most this share of a run's evaluations
+
+
+def smoothing_span(curves: pd.DataFrame, window: int = 16) -> dict:
+    """How much of a run the moving average spans: evaluations per run (the fewest of any
+    run), the window's share of them, and a sentence saying whether that is at most
+    :data:`MIN_EVALUATIONS_SHARE` (the paper's kernel of 16 needs >= 107 evaluations)."""
+    per_run = curves.groupby(["seed", "source", "target"]).size()
+    n = int(per_run.min()) if len(per_run) else 0
+    share = window / n if n else np.nan
+    need = int(np.ceil(window / MIN_EVALUATIONS_SHARE))
+    ok = n >= need
+    text = (
+        f"smoothing: a moving average of {window} evaluations over runs of {n} evaluations spans "
+        f"{share:.0%} of a run"
+    )
+    if ok:
+        text += f" (at most {MIN_EVALUATIONS_SHARE:.0%}: fine)"
+    else:
+        text += (
+            f": too much (at most {MIN_EVALUATIONS_SHARE:.0%} needs >= {need} evaluations per run); the smoothed "
+            f"curves and cross-over points of this run mostly show the window, not the run: re-run the grid with "
+            f"a smaller grid.eval_every"
+        )
+    return {"evaluations": n, "window": window, "share": share, "needed": need, "ok": ok, "text": text}
 
 
 # ---- is the grid complete? ----------------------------------------------------------------------
@@ -300,6 +402,12 @@ def curve_bands(
     return bands.merge(steps, on=["source", "target", "eval_index"])
 
 
+def _runs_by_target(curves: pd.DataFrame, x: str):
+    """(target, {source: [run DataFrame per seed, sorted by x]}) for every target of `curves`."""
+    for target, ct in curves.groupby("target", sort=False):
+        yield target, {k: [g.sort_values(x) for _, g in grp.groupby("seed")] for k, grp in ct.groupby("source", sort=False)}
+
+
 def crossovers(
     curves: pd.DataFrame,
     x: str = "env_steps",
@@ -308,22 +416,51 @@ def crossovers(
     grid=None,
     allow_partial: bool = False,
 ) -> pd.DataFrame:
-    """All-to-all cross-over points (see :func:`crossover_points`) for every source -> target pair.
+    """The paper's all-to-all cross-over points (:func:`crossover_points`) for every source ->
+    target pair, and the scratch reference of every target (rows with source == target:
+    every ordered pair of different scratch runs). ``x`` is ``env_steps`` or ``train_s``.
+
+    One row per run pair: source, target, transfer_seed, scratch_seed, crossover, crossed, end,
+    crossover_censored, x.
+    A target without scratch runs (a partial grid) gives no pairs.
+    """
+    if x not in ("env_steps", "train_s"):
+        raise NasxferError(f"x must be 'env_steps' or 'train_s', got {x!r}")
+    coverage(curves, grid).require(allow_partial)
+    parts = []
+    for target, runs in _runs_by_target(curves, x):
+        scratch = runs.get(target)
+        if not scratch:
+            continue
+        for source, transfer in runs.items():
+            cp = crossover_points(transfer, scratch, x, value, window, reference=source == target)
+            parts.append(cp.assign(source=source, target=target, x=x))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def catch_ups(
+    curves: pd.DataFrame,
+    x: str = "env_steps",
+    value: str = "final_test",
+    window: int = 16,
+    grid=None,
+    allow_partial: bool = False,
+) -> pd.DataFrame:
+    """All-to-all catch-up points (see :func:`catch_up_points`) for every source -> target pair.
 
     Scratch runs on the target are the reference; ``x`` is ``env_steps`` or ``train_s``.
     A target without scratch runs (a partial grid) gives no pairs.
     """
     coverage(curves, grid).require(allow_partial)
     parts = []
-    for target, ct in curves.groupby("target", sort=False):
-        runs = {k: [g.sort_values(x) for _, g in grp.groupby("seed")] for k, grp in ct.groupby("source", sort=False)}
+    for target, runs in _runs_by_target(curves, x):
         scratch = runs.get(target)
         if not scratch:
             continue
         for source, transfer in runs.items():
             if source == target:
                 continue
-            cp = crossover_points(transfer, scratch, x, value, window)
+            cp = catch_up_points(transfer, scratch, x, value, window)
             parts.append(cp.assign(source=source, target=target, x=x))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -399,17 +536,18 @@ def rq2_finding(results: pd.DataFrame, grid=None, allow_partial: bool = False) -
 def rq3_finding(
     curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False
 ) -> str:
-    """Paper: transferred agents reach the scratch agent's final level with less target training.
-    Pairs whose target has no scratch run (a partial grid) are not counted."""
+    """Paper: transferred agents reach the scratch agent's final level with less target training
+    (our catch-up measure, :func:`catch_up_points`; the paper's cross-over is
+    :func:`crossover_finding`). Pairs whose target has no scratch run (a partial grid) are not counted."""
     cov = coverage(curves, grid).require(allow_partial)
-    cp = crossovers(curves, x=x, window=window, grid=grid, allow_partial=allow_partial)
+    cp = catch_ups(curves, x=x, window=window, grid=grid, allow_partial=allow_partial)
     pairs = pair_savings(cp) if len(cp) else pd.DataFrame(columns=["source", "target", "saving_mean"])
     transfers = curves[curves.source != curves.target][["source", "target"]].drop_duplicates()
     lost = len(transfers) - len(pairs)
     faster = pairs.saving_mean > 0
     unit = "env steps" if x == "env_steps" else "training seconds"
     saving = f"{pairs.saving_mean.mean():.0%}" if pairs.saving_mean.notna().any() else "n/a: never reached"
-    reached = f"{cp.crossover.notna().mean():.0%}" if len(cp) else "n/a"
+    reached = f"{cp.catch_up.notna().mean():.0%}" if len(cp) else "n/a"
     return cov.prefix(
         f"in {x}: transferred agents reach the scratch agent's final level sooner in {int(faster.sum())} of "
         f"{len(pairs)} source -> target pairs{f' ({lost} without a scratch run not counted)' if lost else ''} "
@@ -437,24 +575,126 @@ def scratch_learning(curves: pd.DataFrame, value: str = "final_test") -> pd.Data
 
 
 def crossover_table(
-    curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False
+    curves: pd.DataFrame,
+    x: str = "env_steps",
+    window: int = 16,
+    grid=None,
+    allow_partial: bool = False,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """The paper's Fig. 12/13 as a table: per source -> target pair, the cross-over point (mean,
-    std, CI over the all-to-all run pairs that reach it), where scratch got there, the share of
-    run pairs that reach it at all, and the mean saving."""
+    """The paper's Fig. 12 (``x="env_steps"``) / Fig. 13 (``x="train_s"``) as a tidy table.
+
+    One row per source -> target pair and one scratch row per target (source == target, the
+    hatched bar): ``pairs`` run pairs compared all-to-all (:func:`crossovers`), ``crossed``
+    of them where the transferred run ends ahead, ``crossed_share``, and the sample mean,
+    std and 95% bootstrap CI over all pairs of the cross-over point, a pair that never
+    crossed counted at the end of the run (``crossover_censored``, see
+    :func:`crossover_points`): the paper's bar and error bar. ``verdict`` sets each transferred pair against its target's
+    scratch reference: ``sooner`` / ``later`` when the CIs do not overlap, ``tie`` when they
+    do, ``n/a`` when either has fewer than 2 pairs; the scratch row says ``scratch``.
+    """
     cp = crossovers(curves, x=x, window=window, grid=grid, allow_partial=allow_partial)
-    table = summarise(cp, ["source", "target"], "crossover")
-    return table.merge(pair_savings(cp), on=["source", "target"])
+    cols = ["source", "target", "x", "pairs", "crossed", "crossed_share", "n", "mean", "std", "ci_low", "ci_high"]
+    if cp.empty:
+        return pd.DataFrame(columns=[*cols, "scratch_mean", "scratch_ci_low", "scratch_ci_high", "verdict"])
+    rows = []
+    for (source, target), g in cp.groupby(["source", "target"], sort=False):
+        stats_ = mean_ci(g.crossover_censored, seed=seed)
+        rows.append(
+            {
+                "source": source,
+                "target": target,
+                "x": x,
+                "pairs": len(g),
+                "crossed": int(g.crossed.sum()),
+                "crossed_share": float(g.crossed.mean()),
+                **stats_,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.loc[table.n < 2, ["ci_low", "ci_high"]] = np.nan  # one pair is no interval
+    scratch = table[table.source == table.target].set_index("target")
+    for col in ("mean", "ci_low", "ci_high"):
+        table[f"scratch_{col}"] = table.target.map(scratch[col])
+    table["verdict"] = np.select(
+        [
+            table.source == table.target,
+            table.ci_low.isna() | table.scratch_ci_low.isna(),
+            table.ci_high < table.scratch_ci_low,
+            table.ci_low > table.scratch_ci_high,
+        ],
+        ["scratch", "n/a", "sooner", "later"],
+        "tie",
+    )
+    # scratch row first in each target, then the sources in the table's order
+    table["_scratch"] = table.source != table.target
+    return table.sort_values(["target", "_scratch"], kind="stable").drop(columns="_scratch").reset_index(drop=True)
+
+
+#: the paper's significant training-time savings (text 4.3): (source, target) pairs whose
+#: cross-over CI lies entirely below scratch's. Used only to say whether our run agrees.
+PAPER_SIGNIFICANT_SAVINGS = frozenset(
+    [
+        ("class_object", "autoencoder"),
+        ("room_layout", "autoencoder"),
+        ("segmentsemantic", "autoencoder"),
+        ("class_object", "room_layout"),
+        ("autoencoder", "room_layout"),
+        ("segmentsemantic", "room_layout"),
+        ("segmentsemantic", "class_object"),
+        ("autoencoder", "segmentsemantic"),
+        ("class_object", "segmentsemantic"),
+    ]
+)
+
+
+def crossover_finding(
+    curves: pd.DataFrame, x: str = "env_steps", window: int = 16, grid=None, allow_partial: bool = False
+) -> str:
+    """Paper (RQ3, Fig. 10-13): transfer saves target training time significantly on 9 of the 12
+    pairs of its four tasks (:data:`PAPER_SIGNIFICANT_SAVINGS`). Here: the pairs whose cross-over
+    CI lies entirely below the scratch reference's, how many of the paper's 9 stay significant
+    (the finding holds when all do) and how many of its 12 verdicts this run repeats."""
+    cov = coverage(curves, grid).require(allow_partial)
+    t = crossover_table(curves, x=x, window=window, grid=grid, allow_partial=allow_partial)
+    pairs = t[t.source != t.target]
+    sooner = pairs[pairs.verdict == "sooner"]
+    n_a = int((pairs.verdict == "n/a").sum())
+    unit = "target env steps" if x == "env_steps" else "target training seconds"
+    text = (
+        f"cross-over in {unit}: transfer starts outperforming scratch significantly sooner than one scratch run "
+        f"does another (CIs apart) in {len(sooner)} of {len(pairs)} source -> target pairs"
+        f"{': ' + ', '.join(f'{s} -> {g}' for s, g in zip(sooner.source, sooner.target)) if len(sooner) else ''}; "
+        f"later in {int((pairs.verdict == 'later').sum())}"
+        f"{f', {n_a} without a CI (fewer than 2 run pairs)' if n_a else ''}"
+    )
+    on_paper = pairs[[(s, g) in _PAPER_PAIRS for s, g in zip(pairs.source, pairs.target)]]
+    if len(on_paper) == 0:
+        return cov.prefix(text + " (none of these pairs is in the paper)")
+    here = {(s, g): v == "sooner" for s, g, v in zip(on_paper.source, on_paper.target, on_paper.verdict)}
+    agree = sum(sig == ((s, g) in PAPER_SIGNIFICANT_SAVINGS) for (s, g), sig in here.items())
+    paper_sig = [p for p in here if p in PAPER_SIGNIFICANT_SAVINGS]
+    kept = sum(here[p] for p in paper_sig)
+    claim = "its significant savings stay significant"
+    return cov.prefix(
+        text
+        + f"; significant here: {kept} of the paper's {len(paper_sig)} significant pairs; the verdicts "
+        f"agree on {agree} of its {len(here)} pairs "
+        + _verdict_clause(cov, claim, len(paper_sig) > 0 and kept == len(paper_sig), claim_last=True)
+    )
+
+
+_PAPER_PAIRS = frozenset((s, t) for s in PAPER_TASKS for t in PAPER_TASKS if s != t)
 
 
 def pair_savings(cp: pd.DataFrame) -> pd.DataFrame:
-    """Per source -> target pair of :func:`crossovers` rows: where scratch reached its final
+    """Per source -> target pair of :func:`catch_ups` rows: where scratch reached its final
     level (mean), the share of run pairs whose transferred run reaches it, and the mean saving."""
     return (
         cp.groupby(["source", "target"], sort=False)
         .agg(
             scratch_x=("scratch_x", "mean"),
-            reached=("crossover", lambda c: c.notna().mean()),
+            reached=("catch_up", lambda c: c.notna().mean()),
             saving_mean=("saving", "mean"),
         )
         .reset_index()
