@@ -477,7 +477,9 @@ def crossover_chart(table: pd.DataFrame, y_title: str, title: str = "") -> alt.L
         "verdict",
     ]
     bars = base.mark_bar().encode(
-        y=y, color=task_colour(df["source"], "source", "source task", legend=alt.Legend(symbolOpacity=1)), tooltip=tooltip
+        y=y,
+        color=task_colour(df["source"], "source", "source task", legend=alt.Legend(symbolOpacity=1)),
+        tooltip=tooltip,
     )
     # the scratch bar of each target drawn again over its plain bar, hatched in the target's colour
     hatched = [
@@ -493,12 +495,16 @@ def crossover_chart(table: pd.DataFrame, y_title: str, title: str = "") -> alt.L
         y="ci_low:Q",
         y2="ci_high:Q",
     )
-    label = base.mark_text(fontSize=9, dy=-6, baseline="bottom").encode(
-        x=alt.X("target:N", sort=targets, bandPosition=0.5),
-        xOffset=alt.XOffset("source:N", sort=sources, bandPosition=0.5),
-        y=alt.Y("label_y:Q"),
-        text="crossed_label:N",
-    ).transform_calculate(label_y="isValid(datum.ci_high) ? max(datum.ci_high, datum.mean) : datum.mean")
+    label = (
+        base.mark_text(fontSize=9, dy=-6, baseline="bottom")
+        .encode(
+            x=alt.X("target:N", sort=targets, bandPosition=0.5),
+            xOffset=alt.XOffset("source:N", sort=sources, bandPosition=0.5),
+            y=alt.Y("label_y:Q"),
+            text="crossed_label:N",
+        )
+        .transform_calculate(label_y="isValid(datum.ci_high) ? max(datum.ci_high, datum.mean) : datum.mean")
+    )
     return alt.layer(bars, *hatched, err, label).properties(
         width=560,
         height=280,

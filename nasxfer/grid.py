@@ -89,7 +89,9 @@ class GridConfig:
     @property
     def sampling_round(self) -> int:
         """Env steps of one sampling round of the agent: the finest step evaluations can take."""
-        p = self.agent_params("class_object" if canonical_name(self.benchmark) == "transnas-bench-101" else "cifar10", 0)
+        p = self.agent_params(
+            "class_object" if canonical_name(self.benchmark) == "transnas-bench-101" else "cifar10", 0
+        )
         return max(p.num_env_runners, 1) * p.num_envs_per_env_runner * p.rollout_fragment_length
 
     def evaluations_per_run(self, eval_every: int | None = None) -> int:

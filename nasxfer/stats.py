@@ -236,8 +236,7 @@ def smoothing_span(curves: pd.DataFrame, window: int = 16) -> dict:
     need = int(np.ceil(window / MIN_EVALUATIONS_SHARE))
     ok = n >= need
     text = (
-        f"smoothing: a moving average of {window} evaluations over runs of {n} evaluations spans "
-        f"{share:.0%} of a run"
+        f"smoothing: a moving average of {window} evaluations over runs of {n} evaluations spans {share:.0%} of a run"
     )
     if ok:
         text += f" (at most {MIN_EVALUATIONS_SHARE:.0%}: fine)"
@@ -405,7 +404,10 @@ def curve_bands(
 def _runs_by_target(curves: pd.DataFrame, x: str):
     """(target, {source: [run DataFrame per seed, sorted by x]}) for every target of `curves`."""
     for target, ct in curves.groupby("target", sort=False):
-        yield target, {k: [g.sort_values(x) for _, g in grp.groupby("seed")] for k, grp in ct.groupby("source", sort=False)}
+        yield (
+            target,
+            {k: [g.sort_values(x) for _, g in grp.groupby("seed")] for k, grp in ct.groupby("source", sort=False)},
+        )
 
 
 def crossovers(
@@ -677,8 +679,7 @@ def crossover_finding(
     kept = sum(here[p] for p in paper_sig)
     claim = "its significant savings stay significant"
     return cov.prefix(
-        text
-        + f"; significant here: {kept} of the paper's {len(paper_sig)} significant pairs; the verdicts "
+        text + f"; significant here: {kept} of the paper's {len(paper_sig)} significant pairs; the verdicts "
         f"agree on {agree} of its {len(here)} pairs "
         + _verdict_clause(cov, claim, len(paper_sig) > 0 and kept == len(paper_sig), claim_last=True)
     )

@@ -141,3 +141,95 @@ def test_aggregate_marks_have_ci_tooltips(laptop):
     for name, (chart, keys) in charts.items():
         missing = (stats | keys) - _tooltips(chart)
         assert not missing, f"{name}: tooltip lacks {missing}"
+
+
+# ---- the paper's figures: matrix cells (Fig. 5-7) and hatched cross-over bars (Fig. 10/11) ----
+
+
+def test_matrix_cells_print_mean_std_and_ci_as_the_paper(laptop):
+    results, _ = laptop
+    for regime in ("retrain", "fine_tune", "zero_shot"):  # Fig. 5, 6, 7
+        m = transfer_matrix(results, regime)
+        svg = figures.vlc.vegalite_to_svg(figures.transfer_matrix_chart(m, "t").to_dict())
+        for row in m.itertuples():
+            mean, std, ci = f"{row.mean:.4g}", f"± {row.std:.2g}", f"[{row.ci_low:.4g}, {row.ci_high:.4g}]"
+            three_lines = f'<tspan>{mean}</tspan><tspan x="0" dy="13">{std}</tspan><tspan x="0" dy="13">{ci}'
+            assert three_lines in svg, (regime, row.source, row.target)
+
+
+def _png_pixels(png: bytes):
+    """Rows of (r, g, b) of an 8-bit RGBA, non-interlaced PNG (what vl-convert writes)."""
+    import struct
+    import zlib
+
+    pos, data, width, height = 8, b"", 0, 0
+    while pos < len(png):
+        n, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        body = png[pos + 8 : pos + 8 + n]
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+            assert (depth, colour) == (8, 6), "not 8-bit RGBA"
+        elif kind == b"IDAT":
+            data += body
+        pos += 12 + n
+    raw, stride, rows, prev = zlib.decompress(data), 4 * width, [], bytearray(4 * width)
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - 4] if i >= 4 else 0
+            b, c = prev[i], prev[i - 4] if i >= 4 else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append([tuple(line[i : i + 3]) for i in range(0, stride, 4)])
+        prev = line
+    return rows
+
+
+def _near(px, colour: str) -> bool:
+    return sum(abs(p - int(colour[i : i + 2], 16)) for p, i in zip(px, (1, 3, 5))) < 40
+
+
+def _stripes(row, colour) -> int:
+    """How often a row of pixels switches between `colour` and white (antialiased edges skipped)."""
+    near = ["c" if _near(px, colour) else "w" if min(px) > 235 else None for px in row]
+    seq = [k for k in near if k]
+    return sum(a != b for a, b in zip(seq, seq[1:]))
+
+
+def test_crossover_bars_hatch_scratch_in_svg_and_png():
+    """Vega-Lite has no hatch; the gradient hatch must survive vl-convert's SVG and PNG."""
+    table = pd.DataFrame(
+        {
+            "source": ["class_object", "room_layout"],
+            "target": "class_object",
+            "pairs": [6, 9],
+            "crossed": [3, 9],
+            "mean": [9000.0, 2000.0],
+            "std": 1.0,
+            "ci_low": [8000.0, 1000.0],
+            "ci_high": [10000.0, 3000.0],
+            "n": [6, 9],
+            "verdict": ["scratch", "sooner"],
+        }
+    )
+    spec = figures.crossover_chart(table, "steps").to_dict()
+    svg = figures.vlc.vegalite_to_svg(spec)
+    hatched = re.findall(r'<path aria-label="([^"]*)"[^>]*fill="url\(#gradient', svg)
+    assert len(hatched) == 1 and "source: class_object; target: class_object" in hatched[0]  # the scratch bar only
+    assert svg.count("<stop ") == 4 * figures.HATCH_STRIPES
+    rows = _png_pixels(figures.vlc.vegalite_to_png(spec, scale=1))
+    colour = figures.TASK_COLOURS["class_object"]
+    scratch_x = max(range(len(rows[0])), key=lambda x: _stripes([r[x] for r in rows], colour))
+    assert _stripes([r[scratch_x] for r in rows], colour) >= 10  # hatched: stripes down the scratch bar
+    plain = figures.TASK_COLOURS["room_layout"]
+    plain_x = max(range(len(rows[0])), key=lambda x: sum(_near(r[x], plain) for r in rows))
+    assert sum(_near(r[plain_x], plain) for r in rows) > 50  # the transferred bar is there ...
+    assert _stripes([r[plain_x] for r in rows], plain) <= 2  # ... in one plain fill

@@ -113,3 +113,75 @@ def test_laptop_is_one_definition():
     assert asdict(laptop) == asdict(GridConfig())
     assert AgentParams.preset("laptop") == AgentParams()
     assert laptop.agent_params("class_object", 0).eval_every == laptop.eval_every
+
+
+# ---- how often runs are evaluated: the paper's moving average of 16 needs >= 107 evaluations ----
+
+
+@pytest.mark.parametrize("profile", ["ci", "laptop"])
+def test_shipped_profiles_evaluate_often_enough_for_the_moving_average(profile):
+    import warnings
+
+    from nasxfer.grid import MIN_EVALUATIONS, SMOOTHING_WINDOW, EvalFrequencyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EvalFrequencyWarning)
+        g = load_params(ROOT / f"params/{profile}.yaml")["grid"]
+    assert MIN_EVALUATIONS == 107 and SMOOTHING_WINDOW / MIN_EVALUATIONS <= 0.15
+    assert g.evaluations_per_run() >= MIN_EVALUATIONS and g.eval_frequency_problem() is None
+    assert g.finetune_steps % g.eval_every == 0  # the fine-tune budget is still evaluated
+
+
+@pytest.mark.parametrize(
+    "grid, fix",
+    [
+        ({"eval_every": 1000}, r"gives as few as 19 evaluations .* spans 84% .*set grid.eval_every to 125 or less"),
+        ({"train_steps": 600, "finetune_steps": 200, "eval_every": 100}, r"raise grid.train_steps to >= 6784"),
+    ],
+)
+def test_a_grid_evaluated_too_rarely_is_warned_about_with_the_fix(grid, fix):
+    from nasxfer.grid import EvalFrequencyWarning, GridConfig
+
+    with pytest.warns(EvalFrequencyWarning, match=fix):
+        g = GridConfig(**grid)
+    assert g.evaluations_per_run() < 107  # warned, not refused: an older run must still render
+    # the suggested eval_every passes
+    if "125" in fix:
+        assert GridConfig(eval_every=125).eval_frequency_problem() is None
+
+
+def test_the_evaluation_count_is_a_lower_bound_on_a_real_run():
+    """The checked-in laptop run (an evaluation every 1,000 env steps, rounds of 64): the bound
+    says at least 19 evaluations per run; every run has at least that many."""
+    import json
+    import warnings
+
+    import pandas as pd
+
+    from nasxfer.grid import grid_config
+
+    laptop = ROOT / "outputs" / "laptop"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        made = grid_config(json.loads((laptop / "config.json").read_text())["grid"])
+    per_run = pd.read_parquet(laptop / "curves.parquet").groupby(["seed", "source", "target"]).size()
+    assert made.evaluations_per_run() == 19 and (per_run >= made.evaluations_per_run()).all()
+
+
+def test_the_checked_in_run_renders_with_the_eval_every_it_was_made_with():
+    import warnings
+
+    from nasxfer.grid import recorded_eval_every
+    from nasxfer.notebook import open_run
+    from nasxfer.stats import smoothing_span
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(NasxferError, match=r"eval_every 1000 \(asked: 100\)"):
+            open_run("laptop", run_fresh=False)  # the profile now evaluates every 100 env steps
+        assert recorded_eval_every("laptop") == {"eval_every": 1000}
+        assert recorded_eval_every("laptop", {"seeds": [0]}) == {"seeds": [0], "eval_every": 1000}
+        assert recorded_eval_every("laptop", {"eval_every": 100}) == {"eval_every": 100}  # asked for: kept
+        run = open_run("laptop", run_fresh=False, grid=recorded_eval_every("laptop"))
+    assert run.grid.eval_every == 1000 and run.coverage.complete
+    assert "spans 76% of a run: too much" in smoothing_span(run.curves)["text"]

@@ -12,7 +12,10 @@ from nasxfer.baselines import run_search
 from nasxfer.errors import NasxferError
 from nasxfer.profiles import grid_config
 from nasxfer.stats import (
+    catch_up_points,
     coverage,
+    crossover_finding,
+    crossover_points,
     crossover_table,
     crossovers,
     curve_bands,
@@ -24,6 +27,8 @@ from nasxfer.stats import (
     rq2_finding,
     rq3_finding,
     search_summary,
+    smoothing_span,
+    stays_above_from,
     summarise,
     transfer_matrix,
 )
@@ -154,6 +159,138 @@ def test_transfer_matrix_has_no_ci_where_scratch_has_one_seed():
         transfer_matrix(pd.DataFrame(rows), "retrain")
     m = transfer_matrix(pd.DataFrame(rows), "retrain", allow_partial=True).set_index("source")
     assert m.loc["b", "verdict"] == "n/a" and np.isnan(m.loc["b", "scratch_ci_low"]) and m.loc["b", "n"] == 2
+
+
+# ---- cross-over (the paper's Fig. 10-13), catch-up and smoothing ------------------------------
+
+
+def _run(seed, source, target, levels, steps=None, seconds=None):
+    steps = list(steps if steps is not None else range(0, 100 * len(levels), 100))
+    return pd.DataFrame(
+        {
+            "seed": seed,
+            "source": source,
+            "target": target,
+            "kind": "scratch" if source == target else "transfer",
+            "env_steps": steps,
+            "train_s": seconds if seconds is not None else [x / 10 for x in steps],
+            "final_test": [float(v) for v in levels],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ([0, 1, 2, 3], [1, 1, 1, 1], 100.0),  # a meets b at 100, above after it
+        ([0, 2, 2, 2], [1, 1, 1, 1], 50.0),  # crossing between evaluations, where the lines cross
+        ([2, 2, 0, 3], [1, 1, 1, 1], 200 + 100 / 3),  # ahead, then behind: the last crossing counts
+        ([0, 2, 0, 3], [1, 1, 1, 1], 200 + 100 / 3),  # crossed twice: the last one counts
+        ([2, 2, 2, 2], [1, 1, 1, 1], 0.0),  # ahead from the start
+        ([2, 2, 2, 0], [1, 1, 1, 1], np.nan),  # does not end ahead: no cross-over
+        ([1, 1, 1, 1], [1, 1, 1, 1], np.nan),  # level with b is not outperforming it
+    ],
+)
+def test_crossover_is_where_a_starts_to_stay_above_b(a, b, expected):
+    x = [0, 100, 200, 300]
+    got = stays_above_from(x, a, x, b)
+    assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected)
+
+
+def test_crossover_compares_curves_on_their_common_range():
+    # b is evaluated at other steps and ends sooner: only [0, 200] is compared, where a ends ahead
+    got = stays_above_from([0, 100, 200, 300], [0, 2, 2, 0], [0, 125, 200], [1, 1, 1])
+    assert got == pytest.approx(50.0)
+    assert np.isnan(stays_above_from([0, 100, 200, 300], [0, 2, 2, 0], [0, 300], [1, 1]))  # over [0, 300] it does not
+    assert np.isnan(stays_above_from([0, 100], [1, 2], [200, 300], [0, 0]))  # no common range
+
+
+def test_crossover_points_are_all_to_all_smoothed_and_censored_at_the_end():
+    scratch = [_run(s, "a", "a", [1, 1, 1, 1 + 0.5 * s]) for s in (0, 1)]
+    ahead = _run(0, "b", "a", [2, 2, 2, 2])
+    late = _run(1, "b", "a", [0, 0, 0, 1.25])
+    cp = crossover_points([ahead, late], scratch, "env_steps", "final_test", window=1)
+    assert len(cp) == 4 and list(cp.transfer_seed) == [0, 0, 1, 1] and list(cp.scratch_seed) == [0, 1, 0, 1]
+    assert list(cp.crossover[:2]) == [0.0, 0.0] and cp.crossed[:2].all()
+    assert cp.crossover[2] == pytest.approx(280)  # 0 -> 1.25 crosses 1 at 80% of the way
+    assert np.isnan(cp.crossover[3]) and not cp.crossed[3] and cp.crossover_censored[3] == cp.end[3] == 300
+    # the curves are smoothed first: averaged over 2 evaluations the late run ends at 0.625, behind
+    assert np.isnan(crossover_points([late], scratch[:1], "env_steps", "final_test", window=2).crossover[0])
+    # the scratch reference: ordered pairs of different runs, never a run against itself
+    ref = crossover_points(scratch, scratch, "env_steps", "final_test", window=1, reference=True)
+    assert list(zip(ref.transfer_seed, ref.scratch_seed)) == [(0, 1), (1, 0)]
+    assert np.isnan(ref.crossover[0]) and ref.crossover[1] == pytest.approx(200.0)
+
+
+def _crossover_grid():
+    # target a: 3 scratch runs that overtake each other late; source b ahead from the start in
+    # every pair; source c behind in every pair. Target b's scratch run and a -> b for coverage.
+    runs = [_run(s, "a", "a", [1, 1, 1, 1 + 0.1 * s]) for s in range(3)]
+    runs += [_run(s, "b", "a", [5, 5, 5, 5]) for s in range(3)]
+    runs += [_run(s, "c", "a", [0, 0, 0, 0]) for s in range(3)]
+    return pd.concat(runs, ignore_index=True)
+
+
+def test_crossover_table_is_fig_12_with_a_scratch_row_and_verdicts():
+    t = crossover_table(_crossover_grid(), window=1).set_index("source")
+    assert list(t.index) == ["a", "b", "c"]  # the scratch row first
+    assert (t.loc["a", "pairs"], t.loc["b", "pairs"]) == (6, 9) and (t.loc["a", "crossed"], t.loc["b", "crossed"]) == (
+        3,
+        9,
+    )
+    # scratch: 3 of 6 ordered pairs cross at 200 (where 1 + 0.1 s rises above 1 + 0.1 s'), 3 count at the end
+    assert t.loc["a", "mean"] == pytest.approx((3 * 200 + 3 * 300) / 6) and t.loc["a", "verdict"] == "scratch"
+    assert t.loc["b", "mean"] == 0 and t.loc["b", "verdict"] == "sooner"  # ahead from the start, in every pair
+    assert t.loc["c", "crossed"] == 0 and t.loc["c", "mean"] == 300 and t.loc["c", "verdict"] == "later"
+    assert (t.scratch_mean == t.loc["a", "mean"]).all() and set(t.x) == {"env_steps"}
+    secs = crossover_table(_crossover_grid(), x="train_s", window=1).set_index("source")
+    assert secs.loc["a", "mean"] == pytest.approx(t.loc["a", "mean"] / 10)  # the same runs in seconds
+    with pytest.raises(NasxferError, match="x must be 'env_steps' or 'train_s'"):
+        crossovers(_crossover_grid(), x="wall")
+
+
+def test_crossovers_smooth_with_the_window_they_are_given():
+    curves = pd.concat([_run(s, "a", "a", [1, 1, 1, 1]) for s in (0, 1)] + [_run(0, "b", "a", [0, 0, 0, 1.25])])
+    late = lambda w: crossovers(curves, window=w, allow_partial=True).query("source == 'b'")  # noqa: E731
+    assert late(1).crossover.tolist() == pytest.approx([280, 280]) and not late(2).crossed.any()
+
+
+def test_crossover_finding_checks_the_papers_significant_savings():
+    curves = _crossover_grid().replace({"a": "autoencoder", "b": "room_layout", "c": "class_object"})
+    text = crossover_finding(curves, window=1)
+    assert "significantly sooner than one scratch run does another (CIs apart) in 1 of 2" in text
+    assert ": room_layout -> autoencoder; later in 1" in text
+    # the paper finds both pairs significant: class_object -> autoencoder is not here
+    assert "significant here: 1 of the paper's 2 significant pairs" in text and text.endswith(
+        "does not hold here (its significant savings stay significant)"
+    )
+    faster = curves.copy()
+    faster.loc[faster.source == "class_object", "final_test"] = 5.0
+    assert crossover_finding(faster, window=1).endswith(
+        "-> the paper's finding holds here (its significant savings stay significant)"
+    )
+
+
+def test_catch_up_is_where_transfer_reaches_scratch_final_level():
+    x = np.arange(0, 1000, 100)
+    scratch = pd.DataFrame({"env_steps": x, "v": np.linspace(0, 9, 10)})
+    fast = pd.DataFrame({"env_steps": x, "v": np.minimum(np.linspace(0, 27, 10), 9.5)})
+    never = pd.DataFrame({"env_steps": x, "v": np.full(10, 1.0)})
+    cp = catch_up_points([fast, never], [scratch], "env_steps", "v", window=1)
+    assert cp.catch_up[0] == pytest.approx(300) and cp.scratch_x[0] == pytest.approx(900)
+    assert cp.saving[0] == pytest.approx(1 - 300 / 900) and np.isnan(cp.catch_up[1])
+
+
+def test_smoothing_span_says_when_the_window_is_too_much_of_a_run(laptop):
+    _, _, curves = laptop  # the checked-in run: an evaluation every 1,000 of 20,000 env steps
+    span = smoothing_span(curves, 16)
+    assert (span["evaluations"], span["needed"], span["ok"]) == (21, 107, False)
+    assert "spans 76% of a run: too much" in span["text"] and "smaller grid.eval_every" in span["text"]
+    long = pd.concat([_run(s, "a", "a", np.zeros(107)) for s in (0, 1)])
+    assert (
+        smoothing_span(long, 16)["ok"] and "spans 15% of a run (at most 15%: fine)" in smoothing_span(long, 16)["text"]
+    )
+    assert not smoothing_span(pd.concat([long, _run(2, "a", "a", np.zeros(106))]), 16)["ok"]  # the shortest run counts
 
 
 # ---- the search comparison ---------------------------------------------------------------
