@@ -126,7 +126,24 @@ def notebook_page(path: Path, vendor_js: str) -> tuple[str, str, int]:
     return body, _title(nb, path), charts
 
 
-def _run_table(config: dict) -> list[tuple[str, str]]:
+def smoothing_line(run_dir: Path) -> str | None:
+    """What the paper's moving average of 16 evaluations spans in this run's curves (None: no curves)."""
+    path = run_dir / "curves.parquet"
+    if not path.is_file():
+        return None
+    import pandas as pd
+
+    from .grid import SMOOTHING_WINDOW
+    from .stats import smoothing_span
+
+    try:
+        curves = pd.read_parquet(path, columns=["seed", "source", "target"])
+    except (OSError, ValueError) as e:
+        raise NasxferError(f"cannot read {path} ({e}): rerun the grid to rewrite it") from None
+    return smoothing_span(curves, SMOOTHING_WINDOW)["text"]
+
+
+def _run_table(config: dict, smoothing: str | None = None) -> list[tuple[str, str]]:
     g = config.get("grid", {})
     agent = g.get("agent", {})
     rows = [
@@ -139,6 +156,7 @@ def _run_table(config: dict) -> list[tuple[str, str]]:
         ("budget: train_steps (env steps per agent)", g.get("train_steps")),
         ("budget: finetune_steps", g.get("finetune_steps")),
         ("evaluation", f"every {g.get('eval_every')} env steps, {g.get('eval_episodes')} episodes"),
+        *([("smoothing", smoothing)] if smoothing else []),
         ("nasxfer version of the run", config.get("nasxfer_version")),
     ]
     rows += [(f"agent: {k}", v) for k, v in agent.items() if k != "preset"]
@@ -150,11 +168,14 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 0
 th { background: #f4f4f4; } code { background: #f4f4f4; padding: 0 0.2em; }"""
 
 
-def index_page(config: dict, pages: list[tuple[str, str, int, str]], figures: list[str]) -> str:
-    """The index: the run's settings, then a link per notebook page (href, title, charts, source) and figure."""
+def index_page(
+    config: dict, pages: list[tuple[str, str, int, str]], figures: list[str], smoothing: str | None = None
+) -> str:
+    """The index: the run's settings (and what its smoothing spans), then a link per notebook page
+    (href, title, charts, source) and figure."""
     esc = html.escape
     name = config.get("grid", {}).get("run_name", "run")
-    rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _run_table(config))
+    rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _run_table(config, smoothing))
     nbs = "\n".join(
         f'<li><a href="{esc(href)}">{esc(title)}</a> ({charts} chart{"s" if charts != 1 else ""}; from <code>{esc(src)}</code>)</li>'
         for href, title, charts, src in pages
@@ -205,5 +226,5 @@ def build_report(run_dir, notebooks=None, out_dir=None) -> Path:
     figures_dir = run_dir / "figures"
     figures = [os.path.relpath(f, out) for f in sorted(figures_dir.glob("*.html"))] if figures_dir.is_dir() else []
     index = out / "index.html"
-    _write_atomic(index, index_page(config, pages, figures))
+    _write_atomic(index, index_page(config, pages, figures, smoothing_line(run_dir)))
     return index

@@ -63,6 +63,15 @@ def test_report_states_the_run_and_links_its_notebooks(run, tmp_path):
     assert (run / "report" / "vendor" / VENDOR_FILE).is_file()
 
 
+def test_report_says_what_the_smoothing_window_spans(run, tmp_path):
+    nb = executed_notebook(tmp_path / "01_chart.ipynb")
+    assert "<th>smoothing</th>" not in build_report(run, notebooks=[nb]).read_text()  # no curves: nothing to say
+    shutil.copy(LAPTOP / "curves.parquet", run / "curves.parquet")
+    page = build_report(run, notebooks=[nb]).read_text()
+    assert "<th>smoothing</th><td>smoothing: a moving average of 16 evaluations over runs of 21 evaluations " in page
+    assert "spans 76% of a run: too much" in page
+
+
 def test_report_refuses_bad_input(run, tmp_path):
     with pytest.raises(NasxferError, match="config.json is missing"):
         build_report(tmp_path / "nowhere", notebooks=[])
