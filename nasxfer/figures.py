@@ -335,11 +335,12 @@ def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
 
     Each cell prints the mean, standard deviation and 95% bootstrap CI over seeds of the final
     test metric, as the paper's do; the colour is the difference to the target's scratch agent
-    (the diagonal), relative to its size, since the tasks' metrics have different scales. A
-    triangle marks a cell whose CI lies entirely above (up) or below (down) scratch's.
+    (the diagonal, marked "scratch"), relative to its size, since the tasks' metrics have
+    different scales. A triangle in a cell's corner marks a CI entirely above (up) or below
+    (down) scratch's.
     """
-    marker = matrix["verdict"].map({"better": " ▲", "worse": " ▼"}).fillna("")
-    df = matrix.assign(label=matrix_labels(matrix) + marker)
+    marker = matrix["verdict"].map({"better": "▲", "worse": "▼", "scratch": "scratch"}).fillna("")
+    df = matrix.assign(label=matrix_labels(matrix), marker=marker)
     df["rel_diff"] = df["diff"] / df["scratch_mean"].abs()
     lim = float(np.nanmax(np.abs(df["rel_diff"]))) if df["rel_diff"].notna().any() else 0.0
     lim = lim or 1.0
@@ -359,11 +360,11 @@ def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
         ),
         tooltip=[*_ci_tooltip("source", "target", "regime"), alt.Tooltip("std:Q", format=".4f"), "verdict"],
     )
-    text = base.mark_text(fontSize=10, lineBreak="\n", lineHeight=13).encode(
-        text="label:N",
-        color=alt.condition(alt.datum.dark, alt.value("white"), alt.value("black")),
-    )
-    return (rect + text).properties(width=480, height=320, title=title)
+    ink = alt.condition(alt.datum.dark, alt.value("white"), alt.value("black"))
+    text = base.mark_text(fontSize=10, lineBreak="\n", lineHeight=13).encode(text="label:N", color=ink)
+    # the verdict in the cell's top right corner (the diagonal: "scratch")
+    mark = base.mark_text(fontSize=9, dx=54, dy=-30, align="right").encode(text="marker:N", color=ink)
+    return (rect + text + mark).properties(width=480, height=320, title=title)
 
 
 def regimes_chart(matrices: pd.DataFrame) -> alt.FacetChart:
