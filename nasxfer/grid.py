@@ -8,13 +8,16 @@ A params file's ``grid:`` section becomes a GridConfig through :func:`grid_confi
 average of :data:`SMOOTHING_WINDOW` (16) evaluations. For that window to be a small part of
 a run (at most :data:`MAX_WINDOW_SHARE`, 15%), a run needs at least :data:`MIN_EVALUATIONS`
 (107) evaluations. An agent is evaluated after the first sampling round that ends at least
-``eval_every`` env steps after the previous evaluation. A round has ``max(num_env_runners, 1)
-x num_envs_per_env_runner x rollout_fragment_length`` env slots, and counts at most that many
-env steps (fewer when some slots reset a finished episode), so two evaluations are at most
-``eval_every + round - 1`` env steps apart and a run of ``train_steps`` has at least
-``1 + train_steps // (eval_every + round - 1)`` evaluations: the count checked here. A grid
-with fewer is allowed (a run made before this rule must still render) but warned about
-(:class:`EvalFrequencyWarning`), with the ``eval_every`` that would do.
+``eval_every`` env steps after the previous evaluation. A round asks each runner for
+``num_envs_per_env_runner x rollout_fragment_length`` env steps; RLlib steps all of a runner's
+envs at once (slots that reset a finished episode do not count) until it has them, so a round
+counts between ``round = max(num_env_runners, 1) x num_envs_per_env_runner x
+rollout_fragment_length`` and ``round + max(num_env_runners, 1) x (num_envs_per_env_runner - 1)``
+env steps (measured: 64 to 71 in the laptop preset's rounds of 8 envs x 8 steps). Two
+evaluations are therefore at most ``eval_every - 1 +`` that maximum apart, and a run of
+``train_steps`` has at least ``1 + train_steps // (eval_every - 1 + max round)`` evaluations:
+the count checked here. A grid with fewer is allowed (a run made before this rule must still
+render) but warned about (:class:`EvalFrequencyWarning`), with the ``eval_every`` that would do.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class GridConfig:
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     train_steps: int = 20_000
     finetune_steps: int = 5_000
-    eval_every: int = 100  # >= 123 evaluations per run with the laptop preset's rounds of 64 env steps
+    eval_every: int = 100  # >= 118 evaluations per run with the laptop preset's rounds of 64-71 env steps
     eval_episodes: int = 100
     agent: dict = field(default_factory=lambda: {"preset": "laptop"})
 
@@ -88,24 +91,32 @@ class GridConfig:
 
     @property
     def sampling_round(self) -> int:
-        """Env steps of one sampling round of the agent: the finest step evaluations can take."""
-        p = self.agent_params(
-            "class_object" if canonical_name(self.benchmark) == "transnas-bench-101" else "cifar10", 0
-        )
+        """Env steps one sampling round of the agent asks for: the finest step evaluations can take."""
+        p = self._layout()
         return max(p.num_env_runners, 1) * p.num_envs_per_env_runner * p.rollout_fragment_length
+
+    @property
+    def max_sampling_round(self) -> int:
+        """The most env steps one sampling round can count (see the module doc)."""
+        p = self._layout()
+        return self.sampling_round + max(p.num_env_runners, 1) * (p.num_envs_per_env_runner - 1)
+
+    def _layout(self):
+        task = "class_object" if canonical_name(self.benchmark) == "transnas-bench-101" else "cifar10"
+        return self.agent_params(task, 0)
 
     def evaluations_per_run(self, eval_every: int | None = None) -> int:
         """The fewest evaluations one run of ``train_steps`` can have (the one before training
-        included), with evaluations at most ``eval_every + round - 1`` env steps apart."""
+        included), with evaluations at most ``eval_every - 1 + max_sampling_round`` env steps apart."""
         every = self.eval_every if eval_every is None else eval_every
-        return 1 + self.train_steps // (every + self.sampling_round - 1)
+        return 1 + self.train_steps // (every - 1 + self.max_sampling_round)
 
     def eval_frequency_problem(self) -> str | None:
         """Why this grid's runs are evaluated too rarely for the smoothing window, and the fix; None if they are not."""
         n = self.evaluations_per_run()
         if n >= MIN_EVALUATIONS:
             return None
-        r = self.sampling_round
+        r = self.max_sampling_round
         head = (
             f"grid.eval_every {self.eval_every} gives as few as {n} evaluations per run of {self.train_steps} env "
             f"steps (sampling rounds of up to {r} env steps), so the moving average of {SMOOTHING_WINDOW} evaluations spans "
