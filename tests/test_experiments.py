@@ -7,7 +7,7 @@ import pytest
 from nasxfer import experiments as ex
 from nasxfer.errors import NasxferError
 from nasxfer.grid import GridConfig
-from nasxfer.stats import crossover_points, mean_ci, pretraining_benefit, transfer_matrix
+from nasxfer.stats import mean_ci, pretraining_benefit, transfer_matrix
 
 
 def _curve(seed, source, target, levels, steps=(0, 100, 200, 300, 400)):
@@ -116,16 +116,6 @@ def test_transfer_matrix_verdicts():
     assert b.better == 1 and b.worse == 1 and b.sources == 3
 
 
-def test_crossover_is_where_transfer_reaches_scratch_final_level():
-    x = np.arange(0, 1000, 100)
-    scratch = pd.DataFrame({"env_steps": x, "v": np.linspace(0, 9, 10)})
-    fast = pd.DataFrame({"env_steps": x, "v": np.minimum(np.linspace(0, 27, 10), 9.5)})
-    never = pd.DataFrame({"env_steps": x, "v": np.full(10, 1.0)})
-    cp = crossover_points([fast, never], [scratch], "env_steps", "v", window=1)
-    assert cp.crossover[0] == pytest.approx(300) and cp.scratch_x[0] == pytest.approx(900)
-    assert cp.saving[0] == pytest.approx(1 - 300 / 900) and np.isnan(cp.crossover[1])
-
-
 def _grid_results(zero_shot_level, transfer_level):
     # two targets, one other source each; scratch at 10 on both; three seeds
     rows = []
@@ -195,13 +185,3 @@ def test_scratch_learning_reads_floor_start_and_end_of_scratch_runs():
         5.5,
         400,
     )
-
-
-def test_crossover_table_counts_unreached_pairs():
-    from nasxfer.stats import crossover_table
-
-    scratch = [_curve(s, "a", "a", [1, 2, 3, 4, 5]) for s in (0, 1)]
-    transfer = [_curve(0, "b", "a", [4, 5, 5, 5, 5]), _curve(1, "b", "a", [1, 1, 1, 1, 1])]  # one never gets there
-    row = crossover_table(pd.concat(scratch + transfer), window=1).iloc[0]
-    assert (row.source, row.target, row.n) == ("b", "a", 2)  # 2 of the 4 run pairs reach the level
-    assert row["mean"] == 100 and row.scratch_x == 400 and row.reached == 0.5 and row.saving_mean == 0.75
