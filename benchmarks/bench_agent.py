@@ -1,11 +1,25 @@
-"""Agent speed benchmark: our Ape-X configuration vs RLlib's stock DQN settings, one run.
+"""Agent speed benchmark: our Ape-X configuration against its plain-torch ceiling and RLlib's
+stock DQN settings, one run, one process.
 
 Prints, for each configuration on the same env (class_object) and the same network:
-env steps/s, learner updates/s, env steps and seconds to reach a greedy evaluation score
-(mean final test metric over the fixed start cells), and peak memory (driver + Ray
+env steps/s, learner updates/s, the replay ratio it trained at (samples trained per env
+step, measured: updates x batch / env steps), replay memory per stored transition
+(measured from the buffer: the pickled bytes of its episodes / the transitions it holds),
+env steps and seconds to reach a greedy evaluation score (mean final test metric over the
+fixed start cells), the seconds of one greedy evaluation, and peak memory (driver + Ray
 processes it started). Then the gain of ours over stock as ratios.
 
-    python benchmarks/bench_agent.py --steps 20000 --stock-steps 4000 --target 50
+The ceiling: the same work in plain torch, no RLlib, measured in the same process right
+after the agent's run: the env's steps, the same network's acting forwards at the same
+batch (one per sampling round of a runner's envs), and full double-DQN updates (online
+pass over obs + next obs, target pass, n-step Huber loss, backward, clipping, Adam) at the
+same batch size, at the replay ratio the agent trained at. Per env step it costs
+``env + act / envs + ratio * update / batch`` seconds; the agent's env steps/s divided by
+the ceiling's says how close to its parts the agent runs (1.0 = no overhead). Run with
+``--paper-network`` to measure the paper's network (256-d, batch 512) in the same layout.
+
+    python benchmarks/bench_agent.py --steps 20000 --stock-steps 3000 --target 50
+    python benchmarks/bench_agent.py --steps 20000 --skip-stock --paper-network --paper-steps 4000
     python benchmarks/bench_agent.py --preset ci --steps 3000      # smoke run
 
 Stock = RLlib's ``DQNConfig`` defaults where they apply to a custom RLModule: batch 32,
@@ -67,26 +81,137 @@ class PeakMemory:
         self._t.join()
 
 
-def run(name: str, params, steps: int, target: float | None, stock: bool) -> dict:
+def replay_bytes_per_transition(algo) -> float:
+    """Pickled bytes of the replay buffer's episodes per transition it stores (arrays pickle as
+    their raw bytes; infos, lists and episode objects count as well)."""
+    import pickle
+
+    buf = algo.local_replay_buffer
+    n = buf.get_num_timesteps()
+    return len(pickle.dumps(list(buf.episodes), protocol=pickle.HIGHEST_PROTOCOL)) / max(n, 1)
+
+
+def _median_s(fn, reps: int, warmup: int = 2) -> float:
+    import statistics
+    import time
+
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out)
+
+
+def ceiling(params, ratio: float, reps: int = 15) -> dict:
+    """Plain-torch cost of the agent's work per env step (see the module docstring)."""
+    import copy
+    import time
+
+    import numpy as np
+    import torch
+
+    from nasxfer.agent.evaluate import env_kwargs
+    from nasxfer.agent.qnetwork import QNetwork
+    from nasxfer.encoding import encoding_size
+    from nasxfer.env import NASEnv
+
+    torch.set_num_threads(params.torch_threads)
+    _, cfg = env_kwargs(params)
+    env = NASEnv(**cfg)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    pool, n_env = [], 3000
+    t = time.perf_counter()
+    for _ in range(n_env):  # the env's own cost, random valid actions
+        pool.append(obs)
+        obs, _, term, trunc, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        if term or trunc:
+            obs, _ = env.reset()
+    env_s = (time.perf_counter() - t) / n_env
+
+    def stack(rows):
+        return {k: torch.as_tensor(np.stack([pool[i][k] for i in rows])) for k in pool[0]}
+
+    torch.manual_seed(0)
+    net = QNetwork(encoding_size(params.pad), **params.network_config())
+    target = copy.deepcopy(net)
+    opt = torch.optim.Adam(net.parameters(), lr=params.lr, eps=params.adam_epsilon)
+    n_envs, b = params.num_envs_per_env_runner, params.train_batch_size
+    act_obs = stack(range(n_envs))
+
+    def act():
+        with torch.no_grad():
+            net.q(act_obs).argmax(-1)
+
+    rows = rng.integers(len(pool) - 1, size=b)
+    o, nxt = stack(rows), stack(rows + 1)
+    a = torch.as_tensor(rng.integers(o["action_mask"].shape[1], size=b))
+    r, done, w = torch.rand(b), torch.zeros(b), torch.ones(b)
+    disc = params.discount**params.n_step
+
+    def update():
+        both = {k: torch.cat([o[k], nxt[k]]) for k in o}
+        q, q_next = torch.chunk(net.q(both), 2)
+        with torch.no_grad():
+            q_t = target.q(nxt)
+        q_sel = torch.nan_to_num(q.gather(1, a[:, None]), neginf=0.0).squeeze(1)
+        best = q_next.argmax(-1, keepdim=True)
+        q_nb = torch.nan_to_num(q_t.gather(1, best), neginf=0.0).squeeze(1)
+        y = r + disc * (1.0 - done) * q_nb
+        loss = (w * torch.nn.functional.huber_loss(q_sel, y.detach(), reduction="none")).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), params.grad_clip)
+        opt.step()
+
+    act_s, update_s = _median_s(act, reps * 4), _median_s(update, reps)
+    per_step = env_s + act_s / n_envs + ratio * update_s / b
+    return {
+        "ceiling_env_ms_per_step": round(env_s * 1e3, 3),
+        "ceiling_act_ms_per_forward": round(act_s * 1e3, 2),
+        "ceiling_update_ms": round(update_s * 1e3, 1),
+        "ceiling_env_steps_per_s": round(1.0 / per_step, 1),
+    }
+
+
+def run(name: str, params, steps: int, target: float | None, stock: bool, with_ceiling: bool = False) -> dict:
+    import time
+
     from nasxfer.agent.agent import Agent
 
     with PeakMemory() as mem:
         agent = Agent(params, stock=stock)
         try:
             curve = agent.train(steps, eval_every=params.eval_every or max(steps // 10, 1), progress=False)
+            replay_b = replay_bytes_per_transition(agent.algo)
+            t = time.perf_counter()
+            agent.evaluate()
+            eval_s = time.perf_counter() - t
             rw = agent.random_walk()["final_test"]
         finally:
             agent.stop()
     last = curve.iloc[-1]
+    batch = 32 if stock else params.train_batch_size
     trained = curve[curve["env_steps"] > 0]  # the untrained network's score says nothing about training speed
     hit = trained[trained["final_test"] >= target] if target is not None else curve.iloc[:0]
-    return {
+    row = {
         "config": name,
         "env_steps": int(last["env_steps"]),
         "updates": int(last["updates"]),
         "train_s": round(float(last["train_s"]), 1),
         "env_steps_per_s": round(last["env_steps"] / last["train_s"], 1),
         "updates_per_s": round(last["updates"] / last["train_s"], 2),
+        "batch": batch,
+        "replay_ratio_set": params.training_intensity if not stock else None,
+        # samples trained per env step once learning started (none are trained before)
+        "replay_ratio_measured": round(
+            last["updates"] * batch / max(last["env_steps"] - (0 if stock else params.learning_starts), 1), 3
+        ),
+        "replay_bytes_per_transition": round(replay_b),
+        "eval_s (100 episodes, trained)": round(eval_s, 3),
         "untrained_final_test": round(float(curve["final_test"].iloc[0]), 3),
         "final_test": round(float(last["final_test"]), 3),
         "best_eval_final_test": round(float(curve["final_test"].max()), 3),
@@ -95,6 +220,11 @@ def run(name: str, params, steps: int, target: float | None, stock: bool) -> dic
         "s_to_target": round(float(hit["train_s"].iloc[0]), 1) if len(hit) else None,
         "peak_mem_gib": round(mem.peak / 2**30, 2),
     }
+    if with_ceiling:
+        # the same total work: every env step acted on, and as many updates as the agent made
+        row.update(ceiling(params, last["updates"] * batch / last["env_steps"]))
+        row["agent / ceiling (env steps/s)"] = round(row["env_steps_per_s"] / row["ceiling_env_steps_per_s"], 3)
+    return row
 
 
 def main(argv=None):
@@ -118,6 +248,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=os.environ.get("NASXFER_DATA"))
     ap.add_argument("--skip-stock", action="store_true")
+    ap.add_argument("--ray-temp-dir", default=None, help="local Ray's session folder (AgentParams.ray_temp_dir)")
     ap.add_argument(
         "--variant",
         default=None,
@@ -126,14 +257,27 @@ def main(argv=None):
         "(more updates per sampled step) or num_env_runners=0",
     )
     ap.add_argument("--variant-steps", type=int, default=None, help="env steps for the variant (default --steps)")
+    ap.add_argument(
+        "--paper-network",
+        action="store_true",
+        help="also run ours with the paper preset's network and batch (256-d, batch 512) in this layout",
+    )
+    ap.add_argument("--paper-steps", type=int, default=4000, help="env steps for the paper network")
     args = ap.parse_args(argv)
 
     import pandas as pd
 
     from nasxfer.agent.params import AgentParams
 
-    p = AgentParams.preset(args.preset, task=args.task, seed=args.seed, data_dir=args.data_dir, progress=False)
-    rows = [run("ours (Ape-X)", p, args.steps, args.target, stock=False)]
+    p = AgentParams.preset(
+        args.preset, task=args.task, seed=args.seed, data_dir=args.data_dir, progress=False, ray_temp_dir=args.ray_temp_dir
+    )
+    rows = [run("ours (Ape-X)", p, args.steps, args.target, stock=False, with_ceiling=True)]
+    if args.paper_network:
+        paper = AgentParams.paper()
+        keys = (*p.network_config(), "train_batch_size")
+        pp = p.replace(**{k: getattr(paper, k) for k in keys}, learning_starts=min(p.learning_starts, args.paper_steps // 4))
+        rows.append(run("ours, paper network", pp, args.paper_steps, None, stock=False, with_ceiling=True))
     if args.variant:
         import yaml
 
