@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from .benchmark import Benchmark, load_benchmark
-from .encoding import DEFAULT_PAD, SHARED_SPACE, check_pad, random_offsets, shared_index
+from .encoding import DEFAULT_PAD, SHARED_SPACE, check_pad, encoding_parts, shared_index
 from .errors import NasxferError, check_int
 from .search_space import DEFAULT_MAX_NEIGHBOURS, check_max_neighbours
 from .shaping import RewardShaper
@@ -94,7 +94,11 @@ class NASEnv(gym.Env):
         self.rewards = self.shaper(table.valid)  # shaped reward of every cell, one lookup per step
         self.valid, self.test = table.valid, table.test
         self.n_slots = 1 + min(self.max_neighbours, self.space.n_neighbours)
+        # per-step lookups, precomputed: an env step is a few array reads (evaluation runs 100 envs
+        # in lockstep, so the env's Python overhead is a good part of its cost)
         self._shared = shared_index(self.space)  # benchmark cell -> shared-space cell
+        self._free = (self.pad - encoding_parts(self.space)[2] + 1).astype(np.float64)  # offsets per cell
+        self._sample_neighbours = self.max_neighbours < self.space.n_neighbours
         self.observation_space = gym.spaces.Dict(
             {
                 "cells": gym.spaces.Box(0, SHARED_SPACE.size - 1, (self.n_slots,), np.int32),
@@ -143,15 +147,21 @@ class NASEnv(gym.Env):
 
     # ---- helpers ------------------------------------------------------------------------
     def _observe(self):
-        nb = self.space.neighbours(self._cell, self.max_neighbours, self.np_random)
-        cands = np.concatenate([[self._cell], nb])
+        if self._sample_neighbours:
+            nb = self.space.neighbours(self._cell, self.max_neighbours, self.np_random)
+        else:
+            nb = self.space.neighbour_table[self._cell]
+        cands = np.empty(1 + len(nb), np.int64)
+        cands[0], cands[1:] = self._cell, nb
         self._candidates = cands
+        k = len(cands)
         self._mask = np.zeros(self.n_slots, np.int8)
-        self._mask[: len(cands)] = 1
+        self._mask[:k] = 1
         cells = np.zeros(self.n_slots, np.int32)  # padding slots: shared cell 0, offset 0, masked
         offsets = np.zeros(self.n_slots, np.int16)
-        cells[: len(cands)] = self._shared[cands]
-        offsets[: len(cands)] = random_offsets(self.space, cands, self.pad, self.np_random)
+        cells[:k] = self._shared[cands]
+        # random_offsets' draw (uniform over 0..pad - n_nodes), without its argument checks
+        offsets[:k] = self.np_random.random(k) * self._free[cands]
         return {"cells": cells, "offsets": offsets, "action_mask": self._mask.copy()}
 
     def _info(self):
