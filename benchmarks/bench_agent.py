@@ -37,6 +37,37 @@ import sys
 import threading
 
 
+def _tree() -> dict:
+    """{pid: (rss bytes, cpu seconds)} of this process and all its descendants (local Ray's raylet
+    and workers). /proc directly: psutil is not a dependency of ours (Linux only; empty elsewhere)."""
+    parent, stats = {}, {}
+    tick, page = (os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")) if os.path.isdir("/proc") else (1, 1)
+    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{d}/statm") as f:
+                rss = int(f.read().split()[1]) * page
+            parent[int(d)] = int(st[1])
+            stats[int(d)] = (rss, (int(st[11]) + int(st[12])) / tick)  # utime + stime
+        except (OSError, ValueError, IndexError):  # a process may exit while we read it
+            pass
+    mine, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p and c not in mine]
+        mine.update(kids)
+        frontier.extend(kids)
+    return {p: stats[p] for p in mine if p in stats}
+
+
+def tree_cpu_s() -> float:
+    """CPU seconds used so far by this process and its live descendants."""
+    return sum(cpu for _, cpu in _tree().values())
+
+
 class PeakMemory:
     """Polls the RSS of this process and all its descendants (local Ray's raylet and workers)."""
 
@@ -47,25 +78,7 @@ class PeakMemory:
 
     @staticmethod
     def _sample() -> int:
-        # /proc directly: psutil is not a dependency of ours (Linux only; 0 elsewhere)
-        parent, rss = {}, {}
-        for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
-                with open(f"/proc/{d}/statm") as f:
-                    rss[int(d)] = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            except (OSError, ValueError, IndexError):  # a process may exit while we read it
-                pass
-        mine, frontier = {os.getpid()}, [os.getpid()]
-        while frontier:
-            p = frontier.pop()
-            kids = [c for c, pp in parent.items() if pp == p and c not in mine]
-            mine.update(kids)
-            frontier.extend(kids)
-        return sum(rss.get(p, 0) for p in mine)
+        return sum(rss for rss, _ in _tree().values())
 
     def _run(self):
         while not self._stop.is_set():
@@ -91,18 +104,20 @@ def replay_bytes_per_transition(algo) -> float:
     return len(pickle.dumps(list(buf.episodes), protocol=pickle.HIGHEST_PROTOCOL)) / max(n, 1)
 
 
-def _median_s(fn, reps: int, warmup: int = 2) -> float:
+def _median_s(fn, reps: int, warmup: int = 2) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (all threads of this process) of one call."""
     import statistics
     import time
 
     for _ in range(warmup):
         fn()
-    out = []
+    wall, cpu = [], []
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def ceiling(params, ratio: float, reps: int = 15) -> dict:
@@ -124,13 +139,13 @@ def ceiling(params, ratio: float, reps: int = 15) -> dict:
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
     pool, n_env = [], 3000
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(n_env):  # the env's own cost, random valid actions
         pool.append(obs)
         obs, _, term, trunc, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
         if term or trunc:
             obs, _ = env.reset()
-    env_s = (time.perf_counter() - t) / n_env
+    env_s, env_cpu = (time.perf_counter() - t) / n_env, (time.process_time() - c) / n_env
 
     def stack(rows):
         return {k: torch.as_tensor(np.stack([pool[i][k] for i in rows])) for k in pool[0]}
@@ -167,13 +182,15 @@ def ceiling(params, ratio: float, reps: int = 15) -> dict:
         torch.nn.utils.clip_grad_norm_(net.parameters(), params.grad_clip)
         opt.step()
 
-    act_s, update_s = _median_s(act, reps * 4), _median_s(update, reps)
+    (act_s, act_cpu), (update_s, update_cpu) = _median_s(act, reps * 4), _median_s(update, reps)
     per_step = env_s + act_s / n_envs + ratio * update_s / b
+    cpu_per_step = env_cpu + act_cpu / n_envs + ratio * update_cpu / b
     return {
         "ceiling_env_ms_per_step": round(env_s * 1e3, 3),
         "ceiling_act_ms_per_forward": round(act_s * 1e3, 2),
         "ceiling_update_ms": round(update_s * 1e3, 1),
         "ceiling_env_steps_per_s": round(1.0 / per_step, 1),
+        "ceiling_cpu_ms_per_env_step": round(cpu_per_step * 1e3, 3),
     }
 
 
@@ -185,7 +202,20 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
     with PeakMemory() as mem:
         agent = Agent(params, stock=stock)
         try:
+            # CPU of training = the process tree's CPU over train() minus the driver's in evaluations
+            eval_cpu, record = [0.0], agent._record
+
+            def timed_record():
+                c = time.process_time()
+                try:
+                    return record()
+                finally:
+                    eval_cpu[0] += time.process_time() - c
+
+            agent._record = timed_record
+            cpu0 = tree_cpu_s()
             curve = agent.train(steps, eval_every=params.eval_every or max(steps // 10, 1), progress=False)
+            train_cpu = tree_cpu_s() - cpu0 - eval_cpu[0]
             replay_b = replay_bytes_per_transition(agent.algo)
             t = time.perf_counter()
             agent.evaluate()
@@ -203,6 +233,7 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
         "updates": int(last["updates"]),
         "train_s": round(float(last["train_s"]), 1),
         "env_steps_per_s": round(last["env_steps"] / last["train_s"], 1),
+        "cpu_ms_per_env_step (all processes)": round(train_cpu / last["env_steps"] * 1e3, 3),
         "updates_per_s": round(last["updates"] / last["train_s"], 2),
         "batch": batch,
         "replay_ratio_set": params.training_intensity if not stock else None,
@@ -224,6 +255,9 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
         # the same total work: every env step acted on, and as many updates as the agent made
         row.update(ceiling(params, last["updates"] * batch / last["env_steps"]))
         row["agent / ceiling (env steps/s)"] = round(row["env_steps_per_s"] / row["ceiling_env_steps_per_s"], 3)
+        row["agent CPU / ceiling CPU per env step"] = round(
+            row["cpu_ms_per_env_step (all processes)"] / row["ceiling_cpu_ms_per_env_step"], 3
+        )
     return row
 
 
@@ -263,6 +297,12 @@ def main(argv=None):
         help="also run ours with the paper preset's network and batch (256-d, batch 512) in this layout",
     )
     ap.add_argument("--paper-steps", type=int, default=4000, help="env steps for the paper network")
+    ap.add_argument(
+        "--ceiling-only",
+        action="store_true",
+        help="only the plain-torch ceiling (no Ray) of the preset's network and of the paper's, at the "
+        "preset's training_intensity",
+    )
     args = ap.parse_args(argv)
 
     import pandas as pd
@@ -272,11 +312,18 @@ def main(argv=None):
     p = AgentParams.preset(
         args.preset, task=args.task, seed=args.seed, data_dir=args.data_dir, progress=False, ray_temp_dir=args.ray_temp_dir
     )
+    paper = AgentParams.paper()
+    keys = (*p.network_config(), "train_batch_size")
+    pp = p.replace(**{k: getattr(paper, k) for k in keys}, learning_starts=min(p.learning_starts, args.paper_steps // 4))
+    if args.ceiling_only:
+        import pandas as pd
+
+        rows = {name: ceiling(q, q.training_intensity) for name, q in ((args.preset, p), ("paper network", pp))}
+        print(f"\nplain-torch ceiling at training_intensity={p.training_intensity}, threads={p.torch_threads}")
+        print(pd.DataFrame(rows).to_string())
+        return rows
     rows = [run("ours (Ape-X)", p, args.steps, args.target, stock=False, with_ceiling=True)]
     if args.paper_network:
-        paper = AgentParams.paper()
-        keys = (*p.network_config(), "train_batch_size")
-        pp = p.replace(**{k: getattr(paper, k) for k in keys}, learning_starts=min(p.learning_starts, args.paper_steps // 4))
         rows.append(run("ours, paper network", pp, args.paper_steps, None, stock=False, with_ceiling=True))
     if args.variant:
         import yaml
