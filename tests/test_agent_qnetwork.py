@@ -68,8 +68,8 @@ def test_module_encoding_is_search_space_encoding(space, pad):
 
 
 def test_compact_observations_compute_the_same_network_and_gradients():
-    """From compact observations the first layer is a sum of weight columns (no 368-float
-    encodings built): the same Q-values and the same gradients as the dense encodings give."""
+    """From compact observations (decoded inside the network) the same Q-values and the same
+    gradients as from the dense encodings."""
     space = TransNASMicroSpace()
     rng = np.random.default_rng(3)
     cells = rng.integers(space.size, size=(6, 19))

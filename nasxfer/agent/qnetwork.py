@@ -24,7 +24,6 @@ the state dict, so weights saved before compact observations still load.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..encoding import MAX_NODES, encoding_size, shared_positions
@@ -79,15 +78,6 @@ class CandidateEncoder(nn.Module):
         pos = self.positions(cells, offsets)
         out = torch.zeros(*pos.shape[:-1], self.dim + 1, dtype=torch.float32, device=pos.device)
         return out.scatter_(-1, pos, 1.0)[..., : self.dim]
-
-    def linear(self, layer: nn.Linear, cells: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        """``layer(forward(cells, offsets))`` without building the encodings: the encoding is 0/1
-        with at most 26 ones of 368, so the product is the sum of those weight columns (an
-        embedding bag; the same terms as the dense product, summed in another order)."""
-        pos = self.positions(cells, offsets)
-        w = torch.cat([layer.weight.t(), layer.weight.new_zeros(1, layer.out_features)])  # row `dim`: unused
-        flat = F.embedding_bag(pos.reshape(-1, pos.shape[-1]), w, mode="sum")
-        return (flat + layer.bias).reshape(*pos.shape[:-1], layer.out_features)
 
 
 class QNetwork(nn.Module):
@@ -148,11 +138,9 @@ class QNetwork(nn.Module):
 
     def q(self, obs: dict) -> torch.Tensor:
         """(B, S) Q-values of an observation batch (dict of ``action_mask`` and the candidates)."""
-        mask = torch.as_tensor(obs["action_mask"])
-        if "cells" in obs and self.decoder is not None:  # first layer as a sum of weight columns
-            first = self.decoder.linear(self.embed[0], torch.as_tensor(obs["cells"]), torch.as_tensor(obs["offsets"]))
-            return self.scores(self.embed[2:](torch.relu(first)), mask)
-        return self(self.inputs(obs), mask)
+        # the encodings are built dense: a first layer summing weight columns (embedding bag)
+        # measured 8-20% slower forward + backward on CPU than the dense product
+        return self(self.inputs(obs), torch.as_tensor(obs["action_mask"]))
 
     def forward(self, candidates: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
         """(B, S, D) encodings and (B, S) mask -> (B, S) Q-values, -inf on masked slots."""
