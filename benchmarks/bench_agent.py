@@ -310,11 +310,18 @@ def main(argv=None):
     from nasxfer.agent.params import AgentParams
 
     p = AgentParams.preset(
-        args.preset, task=args.task, seed=args.seed, data_dir=args.data_dir, progress=False, ray_temp_dir=args.ray_temp_dir
+        args.preset,
+        task=args.task,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        progress=False,
+        ray_temp_dir=args.ray_temp_dir,
     )
     paper = AgentParams.paper()
     keys = (*p.network_config(), "train_batch_size")
-    pp = p.replace(**{k: getattr(paper, k) for k in keys}, learning_starts=min(p.learning_starts, args.paper_steps // 4))
+    pp = p.replace(
+        **{k: getattr(paper, k) for k in keys}, learning_starts=min(p.learning_starts, args.paper_steps // 4)
+    )
     if args.ceiling_only:
         import pandas as pd
 

@@ -1,11 +1,11 @@
 """Q-network, RLModule exploration and in-process evaluation (no Ray cluster needed)."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-from pathlib import Path
 
 from nasxfer.agent.checkpoints import load_qnetwork
 from nasxfer.agent.evaluate import episode_means, rollout, start_cells
@@ -64,7 +64,10 @@ def test_module_encoding_is_search_space_encoding(space, pad):
     # the largest offsets too (random draws rarely reach them)
     full = np.full(19, SHARED_SPACE.size - 1)  # 12 nodes: offsets 0..pad - 12
     last = np.full(19, pad - 12)
-    assert np.array_equal(CandidateEncoder(pad)(torch.as_tensor(full), torch.as_tensor(last)).numpy(), encode(SHARED_SPACE, full, last, pad))
+    assert np.array_equal(
+        CandidateEncoder(pad)(torch.as_tensor(full), torch.as_tensor(last)).numpy(),
+        encode(SHARED_SPACE, full, last, pad),
+    )
 
 
 def test_compact_observations_compute_the_same_network_and_gradients():
@@ -79,7 +82,11 @@ def test_compact_observations_compute_the_same_network_and_gradients():
     torch.manual_seed(0)
     net = QNetwork(368, embed_dim=16, n_heads=4, ff_dim=32, head_hidden=16)
     dense = torch.as_tensor(np.stack([encode(space, c, o) for c, o in zip(cells, offsets)]))
-    compact = {"cells": torch.as_tensor(shared_index(space)[cells]), "offsets": torch.as_tensor(offsets), "action_mask": mask}
+    compact = {
+        "cells": torch.as_tensor(shared_index(space)[cells]),
+        "offsets": torch.as_tensor(offsets),
+        "action_mask": mask,
+    }
     grads = []
     for q in (lambda: net.q(compact), lambda: net(dense, mask)):
         net.zero_grad()

@@ -11,7 +11,13 @@ from nasxfer.errors import NasxferError
 
 @pytest.mark.parametrize(
     "device, has_cuda, want",
-    [("auto", False, "cpu"), ("auto", True, "cuda"), ("cpu", True, "cpu"), ("cpu", False, "cpu"), ("cuda", True, "cuda")],
+    [
+        ("auto", False, "cpu"),
+        ("auto", True, "cuda"),
+        ("cpu", True, "cpu"),
+        ("cpu", False, "cpu"),
+        ("cuda", True, "cuda"),
+    ],
 )
 def test_device_resolves_to_the_learner_resources(monkeypatch, device, has_cuda, want):
     from nasxfer.agent.apex import apex_config
