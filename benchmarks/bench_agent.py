@@ -99,7 +99,9 @@ def replay_bytes_per_transition(algo) -> float:
     their raw bytes; infos, lists and episode objects count as well)."""
     import pickle
 
-    buf = algo.local_replay_buffer
+    buf = getattr(algo, "local_replay_buffer", None)
+    if buf is None or not hasattr(buf, "episodes"):  # not an episode buffer: nothing to measure this way
+        return float("nan")
     n = buf.get_num_timesteps()
     return len(pickle.dumps(list(buf.episodes), protocol=pickle.HIGHEST_PROTOCOL)) / max(n, 1)
 
@@ -241,7 +243,7 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
         "replay_ratio_measured": round(
             last["updates"] * batch / max(last["env_steps"] - (0 if stock else params.learning_starts), 1), 3
         ),
-        "replay_bytes_per_transition": round(replay_b),
+        "replay_bytes_per_transition": round(replay_b, 1),
         "eval_s (100 episodes, trained)": round(eval_s, 3),
         "untrained_final_test": round(float(curve["final_test"].iloc[0]), 3),
         "final_test": round(float(last["final_test"]), 3),
