@@ -1,11 +1,25 @@
-"""Agent speed benchmark: our Ape-X configuration vs RLlib's stock DQN settings, one run.
+"""Agent speed benchmark: our Ape-X configuration against its plain-torch ceiling and RLlib's
+stock DQN settings, one run, one process.
 
 Prints, for each configuration on the same env (class_object) and the same network:
-env steps/s, learner updates/s, env steps and seconds to reach a greedy evaluation score
-(mean final test metric over the fixed start cells), and peak memory (driver + Ray
+env steps/s, learner updates/s, the replay ratio it trained at (samples trained per env
+step, measured: updates x batch / env steps), replay memory per stored transition
+(measured from the buffer: the pickled bytes of its episodes / the transitions it holds),
+env steps and seconds to reach a greedy evaluation score (mean final test metric over the
+fixed start cells), the seconds of one greedy evaluation, and peak memory (driver + Ray
 processes it started). Then the gain of ours over stock as ratios.
 
-    python benchmarks/bench_agent.py --steps 20000 --stock-steps 4000 --target 50
+The ceiling: the same work in plain torch, no RLlib, measured in the same process right
+after the agent's run: the env's steps, the same network's acting forwards at the same
+batch (one per sampling round of a runner's envs), and full double-DQN updates (online
+pass over obs + next obs, target pass, n-step Huber loss, backward, clipping, Adam) at the
+same batch size, at the replay ratio the agent trained at. Per env step it costs
+``env + act / envs + ratio * update / batch`` seconds; the agent's env steps/s divided by
+the ceiling's says how close to its parts the agent runs (1.0 = no overhead). Run with
+``--paper-network`` to measure the paper's network (256-d, batch 512) in the same layout.
+
+    python benchmarks/bench_agent.py --steps 20000 --stock-steps 3000 --target 50
+    python benchmarks/bench_agent.py --steps 20000 --skip-stock --paper-network --paper-steps 4000
     python benchmarks/bench_agent.py --preset ci --steps 3000      # smoke run
 
 Stock = RLlib's ``DQNConfig`` defaults where they apply to a custom RLModule: batch 32,
@@ -23,6 +37,37 @@ import sys
 import threading
 
 
+def _tree() -> dict:
+    """{pid: (rss bytes, cpu seconds)} of this process and all its descendants (local Ray's raylet
+    and workers). /proc directly: psutil is not a dependency of ours (Linux only; empty elsewhere)."""
+    parent, stats = {}, {}
+    tick, page = (os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")) if os.path.isdir("/proc") else (1, 1)
+    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{d}/statm") as f:
+                rss = int(f.read().split()[1]) * page
+            parent[int(d)] = int(st[1])
+            stats[int(d)] = (rss, (int(st[11]) + int(st[12])) / tick)  # utime + stime
+        except (OSError, ValueError, IndexError):  # a process may exit while we read it
+            pass
+    mine, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p and c not in mine]
+        mine.update(kids)
+        frontier.extend(kids)
+    return {p: stats[p] for p in mine if p in stats}
+
+
+def tree_cpu_s() -> float:
+    """CPU seconds used so far by this process and its live descendants."""
+    return sum(cpu for _, cpu in _tree().values())
+
+
 class PeakMemory:
     """Polls the RSS of this process and all its descendants (local Ray's raylet and workers)."""
 
@@ -33,25 +78,7 @@ class PeakMemory:
 
     @staticmethod
     def _sample() -> int:
-        # /proc directly: psutil is not a dependency of ours (Linux only; 0 elsewhere)
-        parent, rss = {}, {}
-        for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
-                with open(f"/proc/{d}/statm") as f:
-                    rss[int(d)] = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            except (OSError, ValueError, IndexError):  # a process may exit while we read it
-                pass
-        mine, frontier = {os.getpid()}, [os.getpid()]
-        while frontier:
-            p = frontier.pop()
-            kids = [c for c, pp in parent.items() if pp == p and c not in mine]
-            mine.update(kids)
-            frontier.extend(kids)
-        return sum(rss.get(p, 0) for p in mine)
+        return sum(rss for rss, _ in _tree().values())
 
     def _run(self):
         while not self._stop.is_set():
@@ -67,26 +94,157 @@ class PeakMemory:
         self._t.join()
 
 
-def run(name: str, params, steps: int, target: float | None, stock: bool) -> dict:
+def replay_bytes_per_transition(algo) -> float:
+    """Pickled bytes of the replay buffer's episodes per transition it stores (arrays pickle as
+    their raw bytes; infos, lists and episode objects count as well)."""
+    import pickle
+
+    buf = getattr(algo, "local_replay_buffer", None)
+    if buf is None or not hasattr(buf, "episodes"):  # not an episode buffer: nothing to measure this way
+        return float("nan")
+    n = buf.get_num_timesteps()
+    return len(pickle.dumps(list(buf.episodes), protocol=pickle.HIGHEST_PROTOCOL)) / max(n, 1)
+
+
+def _median_s(fn, reps: int, warmup: int = 2) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (all threads of this process) of one call."""
+    import statistics
+    import time
+
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(reps):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def ceiling(params, ratio: float, reps: int = 15) -> dict:
+    """Plain-torch cost of the agent's work per env step (see the module docstring)."""
+    import copy
+    import time
+
+    import numpy as np
+    import torch
+
+    from nasxfer.agent.evaluate import env_kwargs
+    from nasxfer.agent.qnetwork import QNetwork
+    from nasxfer.encoding import encoding_size
+    from nasxfer.env import NASEnv
+
+    torch.set_num_threads(params.torch_threads)
+    _, cfg = env_kwargs(params)
+    env = NASEnv(**cfg)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    pool, n_env = [], 3000
+    t, c = time.perf_counter(), time.process_time()
+    for _ in range(n_env):  # the env's own cost, random valid actions
+        pool.append(obs)
+        obs, _, term, trunc, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        if term or trunc:
+            obs, _ = env.reset()
+    env_s, env_cpu = (time.perf_counter() - t) / n_env, (time.process_time() - c) / n_env
+
+    def stack(rows):
+        return {k: torch.as_tensor(np.stack([pool[i][k] for i in rows])) for k in pool[0]}
+
+    torch.manual_seed(0)
+    net = QNetwork(encoding_size(params.pad), **params.network_config())
+    target = copy.deepcopy(net)
+    opt = torch.optim.Adam(net.parameters(), lr=params.lr, eps=params.adam_epsilon)
+    n_envs, b = params.num_envs_per_env_runner, params.train_batch_size
+    act_obs = stack(range(n_envs))
+
+    def act():
+        with torch.no_grad():
+            net.q(act_obs).argmax(-1)
+
+    rows = rng.integers(len(pool) - 1, size=b)
+    o, nxt = stack(rows), stack(rows + 1)
+    a = torch.as_tensor(rng.integers(o["action_mask"].shape[1], size=b))
+    r, done, w = torch.rand(b), torch.zeros(b), torch.ones(b)
+    disc = params.discount**params.n_step
+
+    def update():
+        both = {k: torch.cat([o[k], nxt[k]]) for k in o}
+        q, q_next = torch.chunk(net.q(both), 2)
+        with torch.no_grad():
+            q_t = target.q(nxt)
+        q_sel = torch.nan_to_num(q.gather(1, a[:, None]), neginf=0.0).squeeze(1)
+        best = q_next.argmax(-1, keepdim=True)
+        q_nb = torch.nan_to_num(q_t.gather(1, best), neginf=0.0).squeeze(1)
+        y = r + disc * (1.0 - done) * q_nb
+        loss = (w * torch.nn.functional.huber_loss(q_sel, y.detach(), reduction="none")).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), params.grad_clip)
+        opt.step()
+
+    (act_s, act_cpu), (update_s, update_cpu) = _median_s(act, reps * 4), _median_s(update, reps)
+    per_step = env_s + act_s / n_envs + ratio * update_s / b
+    cpu_per_step = env_cpu + act_cpu / n_envs + ratio * update_cpu / b
+    return {
+        "ceiling_env_ms_per_step": round(env_s * 1e3, 3),
+        "ceiling_act_ms_per_forward": round(act_s * 1e3, 2),
+        "ceiling_update_ms": round(update_s * 1e3, 1),
+        "ceiling_env_steps_per_s": round(1.0 / per_step, 1),
+        "ceiling_cpu_ms_per_env_step": round(cpu_per_step * 1e3, 3),
+    }
+
+
+def run(name: str, params, steps: int, target: float | None, stock: bool, with_ceiling: bool = False) -> dict:
+    import time
+
     from nasxfer.agent.agent import Agent
 
     with PeakMemory() as mem:
         agent = Agent(params, stock=stock)
         try:
+            # CPU of training = the process tree's CPU over train() minus the driver's in evaluations
+            eval_cpu, record = [0.0], agent._record
+
+            def timed_record():
+                c = time.process_time()
+                try:
+                    return record()
+                finally:
+                    eval_cpu[0] += time.process_time() - c
+
+            agent._record = timed_record
+            cpu0 = tree_cpu_s()
             curve = agent.train(steps, eval_every=params.eval_every or max(steps // 10, 1), progress=False)
+            train_cpu = tree_cpu_s() - cpu0 - eval_cpu[0]
+            replay_b = replay_bytes_per_transition(agent.algo)
+            t = time.perf_counter()
+            agent.evaluate()
+            eval_s = time.perf_counter() - t
             rw = agent.random_walk()["final_test"]
         finally:
             agent.stop()
     last = curve.iloc[-1]
+    batch = 32 if stock else params.train_batch_size
     trained = curve[curve["env_steps"] > 0]  # the untrained network's score says nothing about training speed
     hit = trained[trained["final_test"] >= target] if target is not None else curve.iloc[:0]
-    return {
+    row = {
         "config": name,
         "env_steps": int(last["env_steps"]),
         "updates": int(last["updates"]),
         "train_s": round(float(last["train_s"]), 1),
         "env_steps_per_s": round(last["env_steps"] / last["train_s"], 1),
+        "cpu_ms_per_env_step (all processes)": round(train_cpu / last["env_steps"] * 1e3, 3),
         "updates_per_s": round(last["updates"] / last["train_s"], 2),
+        "batch": batch,
+        "replay_ratio_set": params.training_intensity if not stock else None,
+        # samples trained per env step once learning started (none are trained before)
+        "replay_ratio_measured": round(
+            last["updates"] * batch / max(last["env_steps"] - (0 if stock else params.learning_starts), 1), 3
+        ),
+        "replay_bytes_per_transition": round(replay_b, 1),
+        "eval_s (100 episodes, trained)": round(eval_s, 3),
         "untrained_final_test": round(float(curve["final_test"].iloc[0]), 3),
         "final_test": round(float(last["final_test"]), 3),
         "best_eval_final_test": round(float(curve["final_test"].max()), 3),
@@ -95,6 +253,14 @@ def run(name: str, params, steps: int, target: float | None, stock: bool) -> dic
         "s_to_target": round(float(hit["train_s"].iloc[0]), 1) if len(hit) else None,
         "peak_mem_gib": round(mem.peak / 2**30, 2),
     }
+    if with_ceiling:
+        # the same total work: every env step acted on, and as many updates as the agent made
+        row.update(ceiling(params, last["updates"] * batch / last["env_steps"]))
+        row["agent / ceiling (env steps/s)"] = round(row["env_steps_per_s"] / row["ceiling_env_steps_per_s"], 3)
+        row["agent CPU / ceiling CPU per env step"] = round(
+            row["cpu_ms_per_env_step (all processes)"] / row["ceiling_cpu_ms_per_env_step"], 3
+        )
+    return row
 
 
 def main(argv=None):
@@ -118,6 +284,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=os.environ.get("NASXFER_DATA"))
     ap.add_argument("--skip-stock", action="store_true")
+    ap.add_argument("--ray-temp-dir", default=None, help="local Ray's session folder (AgentParams.ray_temp_dir)")
     ap.add_argument(
         "--variant",
         default=None,
@@ -126,14 +293,47 @@ def main(argv=None):
         "(more updates per sampled step) or num_env_runners=0",
     )
     ap.add_argument("--variant-steps", type=int, default=None, help="env steps for the variant (default --steps)")
+    ap.add_argument(
+        "--paper-network",
+        action="store_true",
+        help="also run ours with the paper preset's network and batch (256-d, batch 512) in this layout",
+    )
+    ap.add_argument("--paper-steps", type=int, default=4000, help="env steps for the paper network")
+    ap.add_argument(
+        "--ceiling-only",
+        action="store_true",
+        help="only the plain-torch ceiling (no Ray) of the preset's network and of the paper's, at the "
+        "preset's training_intensity",
+    )
     args = ap.parse_args(argv)
 
     import pandas as pd
 
     from nasxfer.agent.params import AgentParams
 
-    p = AgentParams.preset(args.preset, task=args.task, seed=args.seed, data_dir=args.data_dir, progress=False)
-    rows = [run("ours (Ape-X)", p, args.steps, args.target, stock=False)]
+    p = AgentParams.preset(
+        args.preset,
+        task=args.task,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        progress=False,
+        ray_temp_dir=args.ray_temp_dir,
+    )
+    paper = AgentParams.paper()
+    keys = (*p.network_config(), "train_batch_size")
+    pp = p.replace(
+        **{k: getattr(paper, k) for k in keys}, learning_starts=min(p.learning_starts, args.paper_steps // 4)
+    )
+    if args.ceiling_only:
+        import pandas as pd
+
+        rows = {name: ceiling(q, q.training_intensity) for name, q in ((args.preset, p), ("paper network", pp))}
+        print(f"\nplain-torch ceiling at training_intensity={p.training_intensity}, threads={p.torch_threads}")
+        print(pd.DataFrame(rows).to_string())
+        return rows
+    rows = [run("ours (Ape-X)", p, args.steps, args.target, stock=False, with_ceiling=True)]
+    if args.paper_network:
+        rows.append(run("ours, paper network", pp, args.paper_steps, None, stock=False, with_ceiling=True))
     if args.variant:
         import yaml
 

@@ -66,18 +66,75 @@ def check_pad(pad) -> int:
 def encoding_parts(space: CellSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cell of `space`: the flat positions of its ones at offset 0 (-1 = unused), for arcs
     (``row * MAX_NODES + col``) and labels (``node * len(NODE_VOCAB) + label``), and its node count.
-    Cached per space object: the loop over all cells runs once per process (15,625 for NAS-Bench-201)."""
-    arc_pos = np.full((space.size, MAX_ARCS), -1, dtype=np.int32)
-    lab_pos = np.full((space.size, MAX_NODES), -1, dtype=np.int32)
-    n_nodes = np.zeros(space.size, dtype=np.int32)
+
+    A cell's graph shape depends only on which edges carry an op (64 patterns); its labels on
+    which ops. So :func:`cell_graph` runs once per pattern and the ops are filled in per edge,
+    over all cells at once (a loop over cells took ~2 s for NAS-Bench-201, in every process).
+    Cached per space object."""
     vocab = {v: i for i, v in enumerate(NODE_VOCAB)}
-    for i in range(space.size):
-        adj, labels = cell_graph(space, i)
+    codes = space.codes
+    pattern = (codes != 0).astype(np.int64) @ (1 << np.arange(N_EDGES))
+    pat_arc = np.full((1 << N_EDGES, MAX_ARCS), -1, dtype=np.int32)
+    pat_lab = np.full((1 << N_EDGES, MAX_NODES), -1, dtype=np.int32)
+    pat_n = np.zeros(1 << N_EDGES, dtype=np.int32)
+    op_node = np.full((1 << N_EDGES, N_EDGES), -1, dtype=np.int32)  # node of edge e's op, per pattern
+    for pat in range(1 << N_EDGES):
+        on = [(pat >> e) & 1 for e in range(N_EDGES)]
+        adj, labels = cell_graph(space, space.from_ops(on))  # op code 1 on every edge that has an op
         r, c = np.nonzero(adj)
-        arc_pos[i, : len(r)] = r * MAX_NODES + c  # re-based on the pad size in encode()
-        lab_pos[i, : len(labels)] = np.arange(len(labels)) * len(NODE_VOCAB) + [vocab[lab] for lab in labels]
-        n_nodes[i] = len(labels)
-    return arc_pos, lab_pos, n_nodes
+        pat_arc[pat, : len(r)] = r * MAX_NODES + c  # re-based on the pad size in encode()
+        pat_lab[pat, : len(labels)] = np.arange(len(labels)) * len(NODE_VOCAB) + [vocab[lab] for lab in labels]
+        pat_n[pat] = len(labels)
+        # cell_graph adds op nodes per destination node, edges in order: the same walk here
+        k = 2
+        for dst in (1, 2, 3):
+            for e, (_, d) in enumerate(EDGES):
+                if d == dst and on[e]:
+                    op_node[pat, e] = k
+                    k += 1
+            k += 1  # the sum node of dst
+    lab_pos = pat_lab[pattern]
+    op_label = np.array([vocab.get(o, -1) for o in space.ops], dtype=np.int32)  # "none" (-1) is never read
+    rows = np.arange(space.size)
+    for e in range(N_EDGES):
+        has = codes[:, e] != 0
+        node = op_node[pattern[has], e]
+        lab_pos[rows[has], node] = node * len(NODE_VOCAB) + op_label[codes[has, e]]
+    return pat_arc[pattern], lab_pos, pat_n[pattern]
+
+
+# The shared vocabulary's space ("none" + every known op, 15,625 cells): every cell of either
+# benchmark is one of its cells, with the same graph and encoding. Compact observations name
+# candidates by their index here, so one table decodes every benchmark's observations and a
+# network that reads them needs no knowledge of which benchmark it is on.
+SHARED_SPACE = CellSpace(("none", *KNOWN_OPS))
+
+
+@cache
+def shared_index(space: CellSpace) -> np.ndarray:
+    """(space.size,) int32: every cell of `space` as its index in :data:`SHARED_SPACE`."""
+    to_shared = np.array([SHARED_SPACE.ops.index(o) for o in space.ops])
+    return (to_shared[space.codes].astype(np.int64) @ SHARED_SPACE._place).astype(np.int32)
+
+
+@cache
+def shared_positions(pad: int = DEFAULT_PAD) -> tuple[np.ndarray, np.ndarray]:
+    """The table that turns a compact observation back into :func:`encode`'s floats.
+
+    Returns ``(base, step)``: ``base`` is (SHARED_SPACE.size, MAX_ARCS + MAX_NODES) int32, the
+    flat positions of a shared cell's ones in its encoding at offset 0, unused entries set to
+    ``encoding_size(pad)`` (one past the end, a column to drop); ``step`` (MAX_ARCS + MAX_NODES,)
+    is how far each position moves per unit of diagonal offset (``pad + 1`` for an arc,
+    ``len(NODE_VOCAB)`` for a label). At offset ``o`` the ones are at ``base + o * step``.
+    """
+    pad = check_pad(pad)
+    arc_pos, lab_pos, _ = encoding_parts(SHARED_SPACE)
+    dump = encoding_size(pad)
+    arcs = np.where(arc_pos >= 0, (arc_pos // MAX_NODES) * pad + arc_pos % MAX_NODES, dump)
+    labs = np.where(lab_pos >= 0, pad * pad + lab_pos, dump)
+    base = np.concatenate([arcs, labs], axis=1).astype(np.int32)
+    step = np.array([pad + 1] * MAX_ARCS + [len(NODE_VOCAB)] * MAX_NODES, dtype=np.int32)
+    return base, step
 
 
 def random_offsets(space: CellSpace, idx, pad: int, rng: np.random.Generator) -> np.ndarray:

@@ -2,8 +2,14 @@
 
 State: a cell. Each step the agent sees the current cell (slot 0) and its
 one-edit neighbours (slots 1..K, at most ``max_neighbours``, sampled with the
-env's seeded rng when there are more), each encoded as a padded ops-on-nodes
-graph (see :mod:`nasxfer.search_space`). Action ``k > 0`` moves to candidate
+env's seeded rng when there are more), each as a padded ops-on-nodes graph (see
+:mod:`nasxfer.encoding`) placed at a random diagonal offset. The observation is
+compact: per slot the candidate's index in the shared vocabulary's space
+(``cells``, see :data:`nasxfer.encoding.SHARED_SPACE`) and its offset
+(``offsets``), plus ``action_mask``; ``encode(SHARED_SPACE, cells, offsets)``
+(what the Q-network computes inside, :class:`nasxfer.agent.qnetwork.CandidateEncoder`)
+is the 368-float encoding of each candidate, 133 bytes per observation instead of
+28 kB, which is what replay stores twice per transition. Action ``k > 0`` moves to candidate
 ``k``; action ``0`` keeps the current cell and ends the episode (terminated).
 After ``max_steps`` steps the episode is *truncated*: the time limit is not a
 terminal state, so a learner bootstraps from it (partial episode bootstrapping).
@@ -22,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from .benchmark import Benchmark, load_benchmark
-from .encoding import DEFAULT_PAD, check_pad, encode, encoding_size, random_offsets
+from .encoding import DEFAULT_PAD, SHARED_SPACE, check_pad, encoding_parts, shared_index
 from .errors import NasxferError, check_int
 from .search_space import DEFAULT_MAX_NEIGHBOURS, check_max_neighbours
 from .shaping import RewardShaper
@@ -88,10 +94,15 @@ class NASEnv(gym.Env):
         self.rewards = self.shaper(table.valid)  # shaped reward of every cell, one lookup per step
         self.valid, self.test = table.valid, table.test
         self.n_slots = 1 + min(self.max_neighbours, self.space.n_neighbours)
-        dim = encoding_size(self.pad)
+        # per-step lookups, precomputed: an env step is a few array reads (evaluation runs 100 envs
+        # in lockstep, so the env's Python overhead is a good part of its cost)
+        self._shared = shared_index(self.space)  # benchmark cell -> shared-space cell
+        self._free = (self.pad - encoding_parts(self.space)[2] + 1).astype(np.float64)  # offsets per cell
+        self._sample_neighbours = self.max_neighbours < self.space.n_neighbours
         self.observation_space = gym.spaces.Dict(
             {
-                "candidates": gym.spaces.Box(0.0, 1.0, (self.n_slots, dim), np.float32),
+                "cells": gym.spaces.Box(0, SHARED_SPACE.size - 1, (self.n_slots,), np.int32),
+                "offsets": gym.spaces.Box(0, self.pad - 1, (self.n_slots,), np.int16),
                 "action_mask": gym.spaces.Box(0, 1, (self.n_slots,), np.int8),
             }
         )
@@ -136,15 +147,22 @@ class NASEnv(gym.Env):
 
     # ---- helpers ------------------------------------------------------------------------
     def _observe(self):
-        nb = self.space.neighbours(self._cell, self.max_neighbours, self.np_random)
-        cands = np.concatenate([[self._cell], nb])
+        if self._sample_neighbours:
+            nb = self.space.neighbours(self._cell, self.max_neighbours, self.np_random)
+        else:
+            nb = self.space.neighbour_table[self._cell]
+        cands = np.empty(1 + len(nb), np.int64)
+        cands[0], cands[1:] = self._cell, nb
         self._candidates = cands
+        k = len(cands)
         self._mask = np.zeros(self.n_slots, np.int8)
-        self._mask[: len(cands)] = 1
-        offsets = random_offsets(self.space, cands, self.pad, self.np_random)
-        enc = np.zeros(self.observation_space["candidates"].shape, np.float32)
-        enc[: len(cands)] = encode(self.space, cands, offsets, self.pad)
-        return {"candidates": enc, "action_mask": self._mask.copy()}
+        self._mask[:k] = 1
+        cells = np.zeros(self.n_slots, np.int32)  # padding slots: shared cell 0, offset 0, masked
+        offsets = np.zeros(self.n_slots, np.int16)
+        cells[:k] = self._shared[cands]
+        # random_offsets' draw (uniform over 0..pad - n_nodes), without its argument checks
+        offsets[:k] = self.np_random.random(k) * self._free[cands]
+        return {"cells": cells, "offsets": offsets, "action_mask": self._mask.copy()}
 
     def _info(self):
         c, b = self._cell, self._best

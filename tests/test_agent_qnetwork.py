@@ -1,14 +1,21 @@
 """Q-network, RLModule exploration and in-process evaluation (no Ray cluster needed)."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
+from nasxfer.agent.checkpoints import load_qnetwork
 from nasxfer.agent.evaluate import episode_means, rollout, start_cells
 from nasxfer.agent.params import AgentParams
-from nasxfer.agent.qnetwork import QNetwork
+from nasxfer.agent.qnetwork import CandidateEncoder, QNetwork
+from nasxfer.encoding import SHARED_SPACE, encode, random_offsets, shared_index
 from nasxfer.errors import NasxferError
+from nasxfer.search_space import NB201Space, TransNASMicroSpace
+
+BEFORE = Path(__file__).parent / "data" / "qnet_before_compact_obs"
 
 
 def _batch(b=5, s=7, d=11, seed=0):
@@ -40,6 +47,75 @@ def test_q_values_ignore_padded_slots():
     x2[:, 4:] = 7.0
     q1, q2 = net(x, mask), net(x2, mask)
     assert torch.allclose(q1[mask == 1], q2[mask == 1], atol=1e-5)
+
+
+@pytest.mark.parametrize("pad", [16, 12, 20])
+@pytest.mark.parametrize("space", [TransNASMicroSpace(), NB201Space()], ids=["transnas", "nb201"])
+def test_module_encoding_is_search_space_encoding(space, pad):
+    """What the network builds from a compact observation (shared-space cell, offset) equals
+    nasxfer.encoding.encode of the benchmark's cell at that offset, for random cells and offsets."""
+    rng = np.random.default_rng(pad)
+    cells = rng.integers(space.size, size=(40, 19))
+    offsets = random_offsets(space, cells, pad, rng)
+    got = CandidateEncoder(pad)(torch.as_tensor(shared_index(space)[cells]), torch.as_tensor(offsets))
+    want = np.stack([encode(space, c, o, pad) for c, o in zip(cells, offsets)])
+    assert got.shape == want.shape == (40, 19, pad * pad + 7 * pad)
+    assert np.array_equal(got.numpy(), want)
+    # the largest offsets too (random draws rarely reach them)
+    full = np.full(19, SHARED_SPACE.size - 1)  # 12 nodes: offsets 0..pad - 12
+    last = np.full(19, pad - 12)
+    assert np.array_equal(
+        CandidateEncoder(pad)(torch.as_tensor(full), torch.as_tensor(last)).numpy(),
+        encode(SHARED_SPACE, full, last, pad),
+    )
+
+
+def test_compact_observations_compute_the_same_network_and_gradients():
+    """From compact observations (decoded inside the network) the same Q-values and the same
+    gradients as from the dense encodings."""
+    space = TransNASMicroSpace()
+    rng = np.random.default_rng(3)
+    cells = rng.integers(space.size, size=(6, 19))
+    offsets = random_offsets(space, cells, 16, rng)
+    mask = torch.ones(6, 19, dtype=torch.int8)
+    mask[2, 12:] = 0
+    torch.manual_seed(0)
+    net = QNetwork(368, embed_dim=16, n_heads=4, ff_dim=32, head_hidden=16)
+    dense = torch.as_tensor(np.stack([encode(space, c, o) for c, o in zip(cells, offsets)]))
+    compact = {
+        "cells": torch.as_tensor(shared_index(space)[cells]),
+        "offsets": torch.as_tensor(offsets),
+        "action_mask": mask,
+    }
+    grads = []
+    for q in (lambda: net.q(compact), lambda: net(dense, mask)):
+        net.zero_grad()
+        out = q()
+        (out[mask == 1] * torch.arange(int(mask.sum()))).sum().backward()
+        grads.append((out.detach(), {k: p.grad.clone() for k, p in net.named_parameters()}))
+    (q_c, g_c), (q_d, g_d) = grads
+    assert torch.equal(torch.isinf(q_c), mask == 0)
+    assert torch.allclose(q_c[mask == 1], q_d[mask == 1], atol=1e-5)
+    assert g_c.keys() == g_d.keys() and all(torch.allclose(g_c[k], g_d[k], atol=1e-4) for k in g_c)
+
+
+def test_weights_saved_before_compact_observations_load_and_score_the_same():
+    """tests/data/qnet_before_compact_obs was written by nasxfer before observations became
+    compact, with the Q-values its network gave on encoded observations: the checkpoint loads
+    (the state dict did not change; the decoding table is no part of it) and the network scores
+    the same cells at the same offsets, given compactly, the same."""
+    net, meta = load_qnetwork(BEFORE)
+    rec = np.load(BEFORE / "q_values.npz")
+    assert not any(k.startswith("decoder") for k in net.state_dict())
+    q = net.q(
+        {
+            "cells": torch.as_tensor(shared_index(TransNASMicroSpace())[rec["cells"]]),
+            "offsets": torch.as_tensor(rec["offsets"]),
+            "action_mask": torch.as_tensor(rec["mask"]),
+        }
+    ).detach()
+    assert torch.equal(torch.isinf(q), torch.as_tensor(np.isinf(rec["q"])))
+    assert np.allclose(q.numpy()[rec["mask"] == 1], rec["q"][rec["mask"] == 1], atol=1e-6)
 
 
 def test_bad_network_shape():

@@ -7,6 +7,7 @@ import torch
 from nasxfer.agent.checkpoints import load_qnetwork, write_checkpoint
 from nasxfer.agent.params import AgentParams
 from nasxfer.agent.qnetwork import QNetwork
+from nasxfer.encoding import encoding_size
 from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
 from nasxfer.search_agents import checkpoint_trials
@@ -18,7 +19,7 @@ PARAMS = AgentParams.preset("ci")
 
 def _checkpoint(path, bench, task, seed):
     # what Agent.save_weights writes, without building a Ray algorithm
-    enc = NASEnv(task, bench, max_steps=PARAMS.max_steps).observation_space["candidates"].shape[-1]
+    enc = encoding_size(NASEnv(task, bench, max_steps=PARAMS.max_steps).pad)
     torch.manual_seed(seed)
     net = QNetwork(enc, **PARAMS.network_config())
     write_checkpoint(

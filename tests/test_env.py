@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from nasxfer.encoding import encode
+from nasxfer.encoding import SHARED_SPACE, encode, encoding_parts
 from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
 
@@ -19,28 +19,49 @@ def test_passes_gymnasium_env_checker(bench, nb201):
     check_env(NASEnv("cifar10", nb201, max_neighbours=20), skip_render_check=True)
 
 
-def _offset_of(space, cell, row, pad):
-    """The diagonal offset at which `row` is `cell`'s encoding, or None if at none."""
-    for off in range(pad):
-        if np.array_equal(row, encode(space, [cell], [off], pad)[0]):
-            return off
-    return None
-
-
 @pytest.mark.parametrize("max_neighbours", [50, 7])
 def test_observation_is_each_candidates_encoding(bench, max_neighbours):
-    """Slot k holds exactly search_space's encoding of candidate k (at some offset on the
-    diagonal), slot 0 the current cell, the others its one-edit neighbours."""
+    """Slot k names candidate k (slot 0 the current cell, the others its one-edit neighbours) as
+    a shared-space cell and an offset whose encoding is search_space's encoding of that candidate
+    at that offset, the offset inside the pad."""
     env = NASEnv("class_object", bench, max_steps=10, max_neighbours=max_neighbours)
     obs, info = env.reset(seed=0)
+    n_nodes = encoding_parts(env.space)[2]
     for step in range(3):
         cands = info["candidates"]
         assert cands[0] == info["cell"] and len(cands) == env.n_slots == 1 + min(max_neighbours, 18)
         assert set(cands[1:]) <= set(env.space.neighbours(info["cell"])) and len(set(cands)) == len(cands)
-        assert obs["candidates"].shape == (env.n_slots, 368)
-        offsets = [_offset_of(env.space, c, obs["candidates"][k], env.pad) for k, c in enumerate(cands)]
-        assert None not in offsets, offsets
+        assert obs["cells"].shape == obs["offsets"].shape == (env.n_slots,)
+        assert env.observation_space.contains(obs)
+        off = obs["offsets"]
+        assert ((off >= 0) & (off + n_nodes[cands] <= env.pad)).all()
+        seen = encode(SHARED_SPACE, obs["cells"], off, env.pad)
+        assert seen.shape == (env.n_slots, 368)
+        assert np.array_equal(seen, encode(env.space, cands, off, env.pad))
         obs, _, _, _, info = env.step(1 + step)
+
+
+def test_offsets_are_uniform_over_the_free_diagonal(bench):
+    """Each candidate's offset is uniform over 0..pad - n_nodes (random_offsets' distribution):
+    over many steps every offset occurs, with frequencies close to uniform (chi-square)."""
+    env = NASEnv("class_object", bench, max_steps=50)
+    n_nodes = encoding_parts(env.space)[2]
+    counts: dict[int, np.ndarray] = {}
+    obs, info = env.reset(seed=0)
+    for t in range(3000):
+        for c, o in zip(info["candidates"], obs["offsets"]):
+            free = env.pad - n_nodes[c] + 1
+            counts.setdefault(free, np.zeros(free, int))[o] += 1
+        obs, _, term, trunc, info = env.step(1 + t % 18)
+        if term or trunc:
+            obs, info = env.reset()
+    counts = {f: k for f, k in counts.items() if k.sum() >= 100 * f}  # rare sizes (few-op cells) too thin to test
+    assert len(counts) >= 3
+    for free, k in counts.items():
+        expected = k.sum() / free
+        chi2 = ((k - expected) ** 2 / expected).sum()
+        # df = free - 1 <= 10: 40 is far beyond the 0.9999 quantile (~35.6 for df 10)
+        assert k.min() > 0 and chi2 < 40, (free, k)
 
 
 def test_action_mask_is_all_ones_because_every_cell_has_the_same_number_of_neighbours(bench, nb201):
@@ -68,10 +89,10 @@ def test_same_seed_same_episode(env):
         for a in (3, 5, 1, 7):
             obs, *_, info = env.step(a)
             out.append(info["cell"])
-        return out, obs["candidates"]
+        return out, (obs["cells"], obs["offsets"])
 
     (a, oa), (b, ob), (c, _) = run(4), run(4), run(5)
-    assert a == b and np.array_equal(oa, ob) and a != c
+    assert a == b and np.array_equal(oa[0], ob[0]) and np.array_equal(oa[1], ob[1]) and a != c
 
 
 def test_moving_rewards_improvement_and_return_telescopes(env):

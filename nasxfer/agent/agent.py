@@ -230,8 +230,9 @@ class Agent:
         """Save the whole algorithm (networks, optimizer, counters) plus params, curve and the
         target cells read so far (so a restored agent's ``target_queries`` continues the count).
 
-        The replay buffer is not saved (RLlib's default ``store_buffer_in_checkpoints=False``:
-        at ~28 kB per observation it would be GBs); a resumed agent refills it first.
+        The replay buffer is not saved (RLlib's default ``store_buffer_in_checkpoints=False``;
+        compact observations keep it under 1 kB per transition, but a checkpoint would still
+        grow by tens of MB); a resumed agent refills it first.
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)

@@ -21,9 +21,10 @@ Differences from the Ape-X paper (Horgan et al. 2018), and why:
   ``eps ** (1 + alpha * i / (N - 1))`` (see :func:`params.apex_epsilons`).
 - The target network is copied every ``target_update_freq`` *env steps*
   (RLlib's unit), not every 2500 learner updates.
-- The replay ratio is RLlib's native one: one batch of ``train_batch_size`` per
-  sampling round of runners x envs x fragment. ``training_intensity`` (off by default)
-  would pace updates per sampled step instead.
+- The replay ratio (``training_intensity``, samples trained per env step) is set,
+  not Ape-X's free-running learner: sampling is synchronous, so the ratio is what
+  RLlib's round-robin of sampling rounds and updates gives (whole numbers of each,
+  see :func:`rllib_training_intensity`); the agent benchmark prints the ratio measured.
 """
 
 from __future__ import annotations
@@ -79,6 +80,41 @@ def epsilon_callback(eps: float, alpha: float):
     return ApexEpsilonCallback
 
 
+def rllib_training_intensity(params: AgentParams) -> float | None:
+    """The value to give RLlib's ``training_intensity`` so that ``params.training_intensity`` samples
+    are trained per env step sampled.
+
+    RLlib (2.60, ``dqn.calculate_rr_weights``) divides by a "native ratio" that counts
+    ``num_env_runners + 1`` samplers, but with remote runners the driver's own runner does not
+    sample: taken as is, the ratio would come out ``(R + 1) / R`` times too high. It then rounds to a
+    whole number of updates per sampling round (or of rounds per update), so the ratio is exact
+    when ``training_intensity * runners * envs * fragment / train_batch_size`` (or its inverse) is
+    whole; otherwise it is the nearest such ratio.
+    """
+    if params.training_intensity is None:
+        return None
+    r = params.num_env_runners
+    return params.training_intensity * max(r, 1) / (r + 1)
+
+
+def achieved_training_intensity(params: AgentParams) -> float | None:
+    """Samples trained per env step RLlib's round-robin gives for `params` (see :func:`rllib_training_intensity`)."""
+    per_round = params.rollout_fragment_length * params.num_envs_per_env_runner * max(params.num_env_runners, 1)
+    if params.training_intensity is None:
+        return params.train_batch_size / per_round
+    weight = params.training_intensity * per_round / params.train_batch_size
+    if weight < 1:
+        return params.train_batch_size / (per_round * int(round(1 / weight)))
+    return int(round(weight)) * params.train_batch_size / per_round
+
+
+def learner_resources(params: AgentParams) -> dict:
+    """RLlib learner resources for `params.device`: the learner is in the driver (num_learners=0)
+    and trains on the GPU when ``num_gpus_per_learner`` is 1. Nothing else changes: runners and
+    evaluation stay on CPU, and no GPU is hidden from the process."""
+    return dict(num_learners=0, num_gpus_per_learner=1 if params.learner_device() == "cuda" else 0)
+
+
 def base_config(params: AgentParams, *, eps: float, alpha: float):
     """The DQNConfig pieces every run shares: env, RLModule, learner, reporting, seed, and the
     epsilon callback for `eps` / `alpha`. :func:`apex_config` and ``stock.stock_config`` add the rest."""
@@ -98,7 +134,7 @@ def base_config(params: AgentParams, *, eps: float, alpha: float):
         .framework("torch")
         .environment(ENV_NAME, env_config=params.env_config())
         .rl_module(rl_module_spec=RLModuleSpec(module_class=NASQModule, model_config=model_config))
-        .learners(num_learners=0, num_gpus_per_learner=0)
+        .learners(**learner_resources(params))
         .reporting(
             min_sample_timesteps_per_iteration=0, min_time_s_per_iteration=0, metrics_num_episodes_for_smoothing=20
         )
@@ -130,7 +166,7 @@ def apex_config(params: AgentParams):
         target_network_update_freq=params.target_update_freq,
         tau=params.tau,
         num_steps_sampled_before_learning_starts=params.learning_starts,
-        training_intensity=params.training_intensity,
+        training_intensity=rllib_training_intensity(params),
         td_error_loss_fn=params.td_error_loss,
         # changing "type" would replace the whole dict: pass alpha/beta explicitly anyway
         replay_buffer_config={

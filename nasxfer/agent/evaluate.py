@@ -42,16 +42,17 @@ def env_kwargs(params: AgentParams, bench=None, task: str | None = None) -> tupl
 def greedy_policy(net):
     """``policy(obs) -> action`` of a :class:`~nasxfer.agent.QNetwork`: the best-scored valid slot.
 
-    `obs` is one observation (returns an int) or a batch of them, ``candidates`` and
-    ``action_mask`` stacked along a first axis (returns a list of ints, one forward pass).
+    `obs` is one observation (returns an int) or a batch of them, every key stacked along a
+    first axis (returns a list of ints, one forward pass); compact (``cells``, ``offsets``) or
+    encoded (``candidates``) observations alike.
     """
     net.eval()
 
     def policy(obs):
-        cands, mask = np.asarray(obs["candidates"]), np.asarray(obs["action_mask"])
-        if mask.ndim == 1:
-            return int(net.greedy(cands[None], mask[None])[0])
-        return net.greedy(cands, mask).tolist()
+        single = np.ndim(obs["action_mask"]) == 1
+        batch = {k: torch.as_tensor(np.asarray(v)[None] if single else np.asarray(v)) for k, v in obs.items()}
+        acts = net.greedy_obs(batch)
+        return int(acts[0]) if single else acts.tolist()
 
     return policy
 
@@ -90,7 +91,7 @@ def rollout(
         if policy == "random":
             acts = [int(rng.choice(np.flatnonzero(m))) for m in masks]
         else:
-            acts = policy({"candidates": np.stack([obs[i]["candidates"] for i in live]), "action_mask": masks})
+            acts = policy({k: np.stack([obs[i][k] for i in live]) for k in obs[live[0]]})
         for i, a in zip(live, acts):
             obs[i], r, term, trunc, infos[i] = envs[i].step(a)
             ret[i] += r

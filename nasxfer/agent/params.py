@@ -24,8 +24,9 @@ Values the papers leave open and how we chose them (paper profile):
 - ``target_update_freq`` 2500 env steps (Ape-X: every 2500 *learner updates*;
   RLlib counts env steps).
 - ``learning_starts`` 10k env steps (Ape-X 50k, scaled to our smaller budgets).
-- ``training_intensity`` None = RLlib's native ratio (one update of
-  ``train_batch_size`` per sampling round).
+- ``training_intensity`` 2 samples trained per env step: the ratio the laptop grid
+  was trained at (one batch of 128 per sampling round of 8 envs x 8 steps), now
+  stated rather than a side effect of the sampling layout.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from dataclasses import dataclass, fields
 from ..errors import NasxferError, check_int, unknown
 
 PRESETS = ("ci", "laptop", "paper")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -102,8 +104,11 @@ class AgentParams:
     """target update mix; 1.0 = hard copy (Ape-X)"""
     learning_starts: int = 1000
     """env steps sampled before the first update"""
-    training_intensity: float | None = None
-    """replayed / sampled transitions; None = RLlib's native ratio (one batch per sampling round)"""
+    training_intensity: float | None = 2.0
+    """replay ratio: samples trained per env step sampled (updates x train_batch_size / env steps),
+    whatever the sampling layout; RLlib rounds it to whole updates (or whole sampling rounds) per
+    round, see :func:`.apex.rllib_training_intensity`. None = RLlib's native ratio (one update
+    per sampling round, so it changes with envs x fragment length)"""
     td_error_loss: str = "huber"
     """TD loss: "huber" (DQN's) or "mse" """
 
@@ -122,6 +127,10 @@ class AgentParams:
     """env steps per env per sampling round (must be >= n_step)"""
     num_cpus_per_env_runner: float = 0.5
     """CPUs Ray reserves per runner; fractional, since asking more than exists hangs the build"""
+    device: str = "auto"
+    """where the learner trains: "auto" (CUDA when torch sees a GPU, else CPU), "cpu" or "cuda";
+    through RLlib's num_gpus_per_learner, never by hiding GPUs from the process. Env runners
+    and greedy evaluation stay on CPU (small batches)"""
 
     # ---- budget / evaluation ----------------------------------------------------------
     total_env_steps: int = 20_000
@@ -207,6 +216,19 @@ class AgentParams:
             param=self.shaping_param,
         )
 
+    def learner_device(self) -> str:
+        """The learner's device, "cpu" or "cuda", `device` resolved against what torch sees here."""
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+        if self.device == "cuda" and not has_cuda:
+            raise NasxferError(
+                "AgentParams.device = 'cuda' but torch sees no CUDA GPU here (a CPU build of torch, no driver, "
+                "or no GPU): use device='auto' (CUDA when there is one, else CPU) or device='cpu', or install "
+                "the CUDA build of torch (scripts/setup.sh --gpu)"
+            )
+        return "cuda" if self.device == "cuda" or (self.device == "auto" and has_cuda) else "cpu"
+
     def actor_epsilons(self) -> list[list[float]]:
         """Ape-X epsilon of every actor, as [runner][env]; see :func:`apex_epsilons`."""
         return apex_epsilons(
@@ -267,6 +289,7 @@ class AgentParams:
             "must be > 0 or None (RLlib's native ratio)",
         )
         need(self.num_cpus_per_env_runner > 0, "num_cpus_per_env_runner", "must be > 0 (fractions allowed)")
+        need(self.device in DEVICES, "device", f"must be one of {DEVICES} ('auto': CUDA when torch sees one)")
         need(self.object_store_memory >= 78 * 1024**2, "object_store_memory", "must be >= 78 MiB (Ray's minimum)")
         need(self.td_error_loss in ("huber", "mse"), "td_error_loss", "must be 'huber' or 'mse'")
         need(
@@ -313,6 +336,7 @@ _PRESETS: dict[str, dict] = {
         target_update_freq=500,
         num_env_runners=1,
         num_envs_per_env_runner=8,
+        training_intensity=1.0,  # one batch of 64 per round of 8 envs x 8 steps
         total_env_steps=5_000,
         eval_every=0,
         eval_episodes=50,

@@ -25,6 +25,7 @@ from ray.rllib.core.learner.utils import make_target_network
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
+from ..encoding import encoding_size
 from .qnetwork import NETWORK_KEYS, QNetwork
 
 
@@ -35,11 +36,16 @@ class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
     (:data:`~nasxfer.agent.qnetwork.NETWORK_KEYS`; ``dueling`` as DQNConfig copies it in),
     ``actor_epsilon`` (the epsilon used before :func:`.apex.epsilon_callback` sets one per env)
     and ``seed`` (the exploration draws' generator). The encoding size comes from the
-    observation space.
+    observation space: compact (``cells``, ``offsets``: the pad size is the offsets' bound)
+    or encoded (``candidates``).
     """
 
     def setup(self):
-        enc_dim = int(self.observation_space["candidates"].shape[-1])
+        space = self.observation_space
+        if "candidates" in space.spaces:
+            enc_dim = int(space["candidates"].shape[-1])
+        else:
+            enc_dim = encoding_size(int(space["offsets"].high.max()) + 1)
         net = {k: self.model_config[k] for k in NETWORK_KEYS if k in self.model_config}
         if "dueling" in self.model_config:
             net["dueling"] = bool(self.model_config["dueling"])
@@ -58,7 +64,7 @@ class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
 
     # ---- forward passes -----------------------------------------------------------------
     def _q(self, net: QNetwork, obs: dict) -> torch.Tensor:
-        return net(obs["candidates"].float(), obs["action_mask"])
+        return net.q(obs)
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return {Columns.ACTIONS: self._q(self.qnet, batch[Columns.OBS]).argmax(-1)}
@@ -76,7 +82,7 @@ class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs, nxt = batch[Columns.OBS], batch[Columns.NEXT_OBS]
         # one pass over obs and next_obs together (double Q needs online Q of next_obs)
-        both = {k: torch.cat([obs[k], nxt[k]], 0) for k in ("candidates", "action_mask")}
+        both = {k: torch.cat([obs[k], nxt[k]], 0) for k in obs}
         q, q_next = torch.chunk(self._q(self.qnet, both), 2, dim=0)
         out = {QF_PREDS: q, QF_NEXT_PREDS: q_next}
         out[QF_TARGET_NEXT_PREDS] = self._q(self._target_qnet, nxt)
