@@ -257,11 +257,13 @@ def verdicts(quality: pd.DataFrame) -> list[str]:
         a, b = g.loc["level"], g.loc["improvement"]
         better = "level" if a["mean"] > b["mean"] else "improvement"
         apart = a.ci_low > b.ci_high or b.ci_low > a.ci_high
+        if min(a.n, b.n) < 2:  # one seed has no interval: a difference of one run is no finding
+            said = "fewer than 2 seeds, no interval and no verdict"
+        else:
+            said = f"{better} higher, " + ("95% CIs apart" if apart else "95% CIs overlap (no difference shown)")
         out.append(
             f"{task}: final cell {a['mean']:.4g} (level) vs {b['mean']:.4g} (improvement), n = {int(a.n)} / "
-            f"{int(b.n)} seeds: {better} higher, "
-            + ("95% CIs apart" if apart else "95% CIs overlap (no difference shown)")
-            + f"; episodes end after {a.final_length:.1f} vs {b.final_length:.1f} steps"
+            f"{int(b.n)} seeds: {said}; episodes end after {a.final_length:.1f} vs {b.final_length:.1f} steps"
         )
     return out
 
