@@ -14,11 +14,25 @@ is the 368-float encoding of each candidate, 133 bytes per observation instead o
 After ``max_steps`` steps the episode is *truncated*: the time limit is not a
 terminal state, so a learner bootstraps from it (partial episode bootstrapping).
 
-Reward: the improvement of the shaped validation metric, ``R(new) - R(current)``
-(``0`` for stopping). It telescopes: an episode's undiscounted return is
-``R(final cell) - R(start cell)``, so the return rewards *ending* on a good cell,
-not wandering past many good ones, and rewards stay centred near 0 on every task,
-which keeps Q-values on one scale when an agent is transferred between tasks.
+Reward (``reward=``), from the shaped validation metric ``R(cell)`` in [0, 1]
+(:mod:`nasxfer.shaping`; the paper's shaping by default):
+
+* ``"improvement"``: a move to cell ``c'`` from ``c`` gives ``R(c') - R(c)``; the stop
+  action gives ``0``. It telescopes: an episode's undiscounted return is
+  ``R(final cell) - R(start cell)``, so the return rewards *ending* on a good cell,
+  not wandering past many good ones, and rewards stay centred near 0 on every task,
+  which keeps Q-values on one scale when an agent is transferred between tasks.
+* ``"level"``: every step gives the level of the cell the agent is on after it. A move
+  to ``c'`` gives ``R(c')``; the stop action gives ``R(c)``, the cell it keeps, and ends
+  the episode (terminated: nothing follows). Reaching the time limit gives that step's
+  ``R(c')`` and truncates: no bonus, no penalty; the learner bootstraps from the last
+  state, as if the walk went on. The return is the sum of the levels of the cells
+  visited, so it rewards *staying among* good cells; since every ``R >= 0``, stopping
+  early forfeits the rest of the walk, and an agent that has learnt this walks to the
+  time limit, whose cell is then its final cell. This is the reading the paper's
+  wording needs (shaping should "shift the reward values up"; a low mIoU gives "very
+  small reward values"): under ``improvement`` a shift of ``R`` cancels out.
+
 The test metric is never part of the reward; it is reported in ``info``.
 """
 
@@ -29,11 +43,12 @@ import numpy as np
 
 from .benchmark import Benchmark, load_benchmark
 from .encoding import DEFAULT_PAD, SHARED_SPACE, check_pad, encoding_parts, shared_index
-from .errors import NasxferError, check_int
+from .errors import NasxferError, check_int, unknown
 from .search_space import DEFAULT_MAX_NEIGHBOURS, check_max_neighbours
 from .shaping import RewardShaper
 
 DEFAULT_MAX_STEPS = 50
+REWARDS = ("improvement", "level")
 
 
 class NASEnv(gym.Env):
@@ -45,7 +60,9 @@ class NASEnv(gym.Env):
         max_steps: time limit of an episode (truncation).
         max_neighbours: cap on candidate neighbours per step.
         pad: size of the padded adjacency matrix (>= 12).
-        transform, param: reward shaping (see :class:`nasxfer.shaping.RewardShaper`).
+        transform, param: reward shaping (see :class:`nasxfer.shaping.RewardShaper`); param
+            "paper" (default) is the paper's per-task gamma, "auto" the spread sweep's.
+        reward: "improvement" or "level" (see the module docstring).
         data_dir: where the benchmark tables are (see :mod:`nasxfer.data`).
 
     ``reset(options={"start_cell": cell})`` starts from a given cell (index, op
@@ -78,7 +95,8 @@ class NASEnv(gym.Env):
         max_neighbours: int = DEFAULT_MAX_NEIGHBOURS,
         pad: int = DEFAULT_PAD,
         transform: str = "gamma",
-        param: float | str = "auto",
+        param: float | str = "paper",
+        reward: str = "improvement",
         data_dir=None,
     ):
         if isinstance(benchmark, str):
@@ -90,6 +108,9 @@ class NASEnv(gym.Env):
         self.max_steps = int(max_steps)
         self.max_neighbours = check_max_neighbours(max_neighbours)
         self.pad = check_pad(pad)
+        if reward not in REWARDS:
+            raise unknown("reward definition (NASEnv reward=, AgentParams.reward)", reward, REWARDS)
+        self.reward = reward
         self.shaper = RewardShaper.fit(benchmark, task, transform, param)
         self.rewards = self.shaper(table.valid)  # shaped reward of every cell, one lookup per step
         self.valid, self.test = table.valid, table.test
@@ -133,11 +154,13 @@ class NASEnv(gym.Env):
             )
         self._t += 1
         terminated = action == 0
-        reward = 0.0
-        if not terminated:
+        if terminated:
+            reward = float(self.rewards[self._cell]) if self.reward == "level" else 0.0
+        else:
             new = int(self._candidates[action])
             self.queried.add(new)
-            reward = float(self.rewards[new] - self.rewards[self._cell])
+            level = self.rewards[new]
+            reward = float(level if self.reward == "level" else level - self.rewards[self._cell])
             self._cell = new
             self._visited.add(new)
             if self.valid[new] > self.valid[self._best]:

@@ -53,3 +53,79 @@ def test_bad_values_raise_one_clear_error(bad, words):
 def test_unknown_preset():
     with pytest.raises(NasxferError, match="laptop"):
         AgentParams.preset("huge")
+
+
+def test_paper_preset_has_the_papers_hyperparameters():
+    p = AgentParams.paper()
+    assert (p.lr, p.target_update_freq, p.buffer_capacity) == (5e-5, 8192, 25_000)
+    assert (p.prio_alpha, p.prio_beta, p.grad_clip) == (0.6, 0.4, 40)
+    assert (p.num_env_runners, p.num_envs_per_env_runner) == (8, 32)
+    assert (p.shaping, p.shaping_param, p.reward) == ("gamma", "paper", "level")
+
+
+def test_paper_params_file_has_the_papers_budgets():
+    from nasxfer.profiles import load_params, params_path
+
+    grid = load_params(params_path("paper"))["grid"]
+    # source and retrain: train_steps (a transfer run's end); fine-tune: finetune_steps
+    assert (grid.train_steps, grid.finetune_steps) == (10_000_000, 1_000_000)
+    assert grid.agent_params("segmentsemantic", 0).reward == "level"
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_profile_shapes_as_the_paper(name):
+    p = AgentParams.preset(name)
+    assert (p.shaping, p.shaping_param) == ("gamma", "paper")
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (dict(shaping_param="papr"), "e.g. shaping_param: paper"),
+        (dict(shaping="alpha", shaping_param="paper"), "set shaping: gamma"),
+        (dict(shaping="log"), "'gamma', 'alpha', 'none'"),
+        (dict(reward="delta"), "'improvement', 'level'"),
+    ],
+)
+def test_bad_shaping_or_reward_names_the_fix(bad, words):
+    with pytest.raises(NasxferError) as e:
+        AgentParams.from_dict(bad)
+    assert words in str(e.value)
+
+
+# ---- docs/paper_vs_nasxfer.md: the table of every setting cannot drift from the profiles ---------
+
+
+def test_paper_vs_nasxfer_table_matches_the_profiles():
+    from nasxfer.paper_table import render
+    from nasxfer.profiles import repo_root
+
+    doc = (repo_root() / "docs" / "paper_vs_nasxfer.md").read_text()
+    want = render().splitlines()
+    got = doc.splitlines()
+    differ = [f"file: {g!r}\n  profiles say: {w!r}" for g, w in zip(got, want) if g != w]
+    assert not differ and len(got) == len(want), (
+        "docs/paper_vs_nasxfer.md disagrees with the profiles (regenerate it with "
+        "python -m nasxfer.paper_table > docs/paper_vs_nasxfer.md and check its reasons):\n" + "\n".join(differ[:5])
+    )
+
+
+def test_paper_vs_nasxfer_table_has_a_row_for_every_setting():
+    from dataclasses import fields
+
+    from nasxfer.paper_table import NOT_SETTINGS, ROWS
+
+    rows = [name for name, *_ in ROWS]
+    assert len(rows) == len(set(rows))
+    missing = [f.name for f in fields(AgentParams) if f.name not in rows and f.name not in NOT_SETTINGS]
+    assert not missing, f"AgentParams fields without a row in nasxfer.paper_table.ROWS: {missing}"
+
+
+def test_paper_vs_nasxfer_columns_are_the_preset_values():
+    from nasxfer.paper_table import fmt, ours
+
+    paper, laptop = AgentParams.paper(), AgentParams.laptop()
+    for name in ("lr", "target_update_freq", "buffer_capacity", "reward", "embed_dim", "num_envs_per_env_runner"):
+        assert ours("paper")[name] == fmt(getattr(paper, name))
+        assert ours("laptop")[name] == fmt(getattr(laptop, name))
+    assert ours("paper")["lr"] == "5e-05" and ours("paper")["train_steps"] == "10,000,000"

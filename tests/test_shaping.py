@@ -56,3 +56,51 @@ def test_bad_shaping_arguments(bench):
         RewardShaper.fit(bench, "class_object", "log")
     with pytest.raises(NasxferError, match="gamma must be > 0"):
         RewardShaper.fit(bench, "class_object", "gamma", -1.0)
+
+
+# ---- the paper's choice (shaping_param "paper") beside the sweep ("auto") -------------------------
+
+
+def test_paper_shapes_only_segmentsemantic_at_0478(bench):
+    from nasxfer.shaping import PAPER_GAMMAS
+
+    assert PAPER_GAMMAS == {"segmentsemantic": 0.478}
+    seg = RewardShaper.fit(bench, "segmentsemantic", "gamma", "paper")
+    assert (seg.transform, seg.param) == ("gamma", 0.478)
+    valid = bench.table("segmentsemantic").valid
+    assert np.allclose(seg(valid), (valid / 100) ** 0.478)
+    for task in ("class_object", "room_layout", "autoencoder"):
+        s = RewardShaper.fit(bench, task, "gamma", "paper")
+        assert s.transform == "none", task
+        assert np.array_equal(s(bench.table(task).valid), s.normaliser(bench.table(task).valid))
+
+
+def test_room_layout_unshaped_is_its_loss_min_max_scaled(bench):
+    """Its metric is negative; unshaped, the reward is the loss mapped affinely onto [0, 1]:
+    the worst cell 0, the best 1, the order of cells kept."""
+    valid = bench.table("room_layout").valid
+    assert valid.max() < 0
+    r = RewardShaper.fit(bench, "room_layout", "gamma", "paper")(valid)
+    assert r.min() == 0 and r.max() == 1
+    assert np.allclose(r, (valid - valid.min()) / (valid.max() - valid.min()))
+    assert (np.argsort(r, kind="stable") == np.argsort(valid, kind="stable")).all()
+
+
+def test_auto_keeps_the_sweep_and_differs_from_the_paper(bench):
+    auto = RewardShaper.fit(bench, "segmentsemantic", "gamma", "auto").param
+    assert auto == 0.5 and auto != 0.478
+    assert RewardShaper.fit(bench, "room_layout", "gamma", "auto").param == 2.75
+
+
+@pytest.mark.parametrize(
+    "transform, param, words",
+    [
+        ("gamma", "papr", "shaping_param must be a number, 'paper'"),
+        ("gamma", True, "e.g. shaping_param: paper"),
+        ("alpha", "paper", "set shaping: gamma, or give alpha a number"),
+    ],
+)
+def test_bad_shaping_param_names_the_fix(bench, transform, param, words):
+    with pytest.raises(NasxferError) as e:
+        RewardShaper.fit(bench, "segmentsemantic", transform, param)
+    assert words in str(e.value)
