@@ -69,7 +69,12 @@ ROWS: list[tuple[str, str, str, str]] = [
     ),
     ("tau", "agent", NOT_GIVEN, "ours: a hard copy, as Ape-X"),
     ("learning_starts", "agent", NOT_GIVEN, "ours: Ape-X's 50k scaled to each budget"),
-    ("training_intensity", "agent", NOT_GIVEN, "ours: RLlib's native replay ratio (one batch per sampling round)"),
+    (
+        "training_intensity",
+        "agent",
+        NOT_GIVEN,
+        "ours: 2 samples trained per env step (the laptop grid's ratio), stated so the sampling layout cannot change it",
+    ),
     ("td_error_loss", "agent", NOT_GIVEN, "ours: DQN's Huber loss"),
     ("epsilon", "agent", NOT_GIVEN, "ours: Ape-X's per-actor eps ** (1 + alpha i / (N - 1))"),
     ("epsilon_alpha", "agent", NOT_GIVEN, "ours: Ape-X's"),
@@ -89,6 +94,7 @@ ROWS: list[tuple[str, str, str, str]] = [
         "driver 2 + 8 workers + 4 replay shards",
         "one replay buffer in the driver (RLlib), no shards",
     ),
+    ("device", "agent", "1 GPU learner", "auto: the learner on CUDA when torch sees one, else on CPU"),
     # ---- budgets and evaluation
     (
         "train_steps",
@@ -98,7 +104,12 @@ ROWS: list[tuple[str, str, str, str]] = [
     ),
     ("finetune_steps", "grid", f"+1e6 {V2}", "fine-tune = the transfer run read at finetune_steps"),
     ("seeds", "grid", NOT_GIVEN, "ours"),
-    ("eval_every", "grid", NOT_GIVEN, "ours (evaluations: greedy, from fixed start cells)"),
+    (
+        "eval_every",
+        "grid",
+        "not given (curves smoothed by a moving average of 16)",
+        "ours: >= 107 greedy evaluations per run, so 16 of them span at most 15% of it",
+    ),
     ("eval_episodes", "grid", NOT_GIVEN, "ours"),
     ("eval_seed", "agent", NOT_GIVEN, "ours: the same start cells for every agent"),
 ]
