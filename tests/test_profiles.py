@@ -112,7 +112,7 @@ def test_laptop_is_one_definition():
     laptop = load_params("params/laptop.yaml")["grid"]
     assert asdict(laptop) == asdict(GridConfig())
     assert AgentParams.preset("laptop") == AgentParams()
-    assert laptop.agent_params("class_object", 0).eval_every == laptop.eval_every
+    assert laptop.agent_params("class_object", 0).eval_every == laptop.eval_every == AgentParams().eval_every
 
 
 # ---- how often runs are evaluated: the paper's moving average of 16 needs >= 107 evaluations ----

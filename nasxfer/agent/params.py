@@ -165,7 +165,7 @@ class AgentParams:
     # ---- budget / evaluation ----------------------------------------------------------
     total_env_steps: int = 20_000
     """env steps of `Agent.train()` without an argument"""
-    eval_every: int = 1_000
+    eval_every: int = 100
     """env steps between greedy evaluations during training (0 = only before and after)"""
     eval_episodes: int = 100
     """greedy evaluation episodes, one per fixed start cell drawn with `eval_seed`"""
