@@ -1,7 +1,8 @@
 """Command line: ``nasxfer`` (or ``python -m nasxfer``).
 
 ``nasxfer summary`` (the default) loads the benchmark, prints a per-task
-summary with the reward-shaping gamma the sweep picks, and rolls out a random
+summary with the reward-shaping gamma each task gets (the paper's choice, the
+default: only segmentsemantic, 0.478; beside it what our spread sweep picks), and rolls out a random
 agent in the env of each task as a floor for every agent that follows.
 
 ``nasxfer grid params/laptop.yaml`` runs the transfer grid of a params file
@@ -47,7 +48,9 @@ def summary(args) -> None:
     for t in tasks:
         bench.table(t)  # unknown names fail here, with the list of known ones
     table = bench.summary().set_index("task").loc[list(tasks)]
-    table["gamma"] = [RewardShaper.fit(bench, t).param for t in tasks]
+    paper = [RewardShaper.fit(bench, t, "gamma", "paper") for t in tasks]
+    table["gamma (paper, default)"] = [s.param if s.transform == "gamma" else "none" for s in paper]
+    table["gamma (sweep, auto)"] = [RewardShaper.fit(bench, t, "gamma", "auto").param for t in tasks]
     print(f"{bench.name}: {bench.space.size} cells\n")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 4):
         print(table.to_string())

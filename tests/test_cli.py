@@ -8,7 +8,7 @@ def test_main_job_prints_summary_and_random_floor(data_dir, capsys):
     out = capsys.readouterr().out
     for task in ("class_object", "room_layout", "autoencoder", "segmentsemantic"):
         assert out.count(task) == 2
-    assert "random agent, 5 episodes" in out and "gamma" in out
+    assert "random agent, 5 episodes" in out and "gamma (paper, default)" in out and "gamma (sweep, auto)" in out
 
 
 def test_main_job_reports_bad_input_without_a_traceback(data_dir, capsys):
