@@ -216,7 +216,7 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
 
             agent._record = timed_record
             cpu0 = tree_cpu_s()
-            curve = agent.train(steps, eval_every=params.eval_every or max(steps // 10, 1), progress=False)
+            curve = agent.train(steps, eval_every=max(steps // 10, 1), progress=False)
             train_cpu = tree_cpu_s() - cpu0 - eval_cpu[0]
             replay_b = replay_bytes_per_transition(agent.algo)
             t = time.perf_counter()
