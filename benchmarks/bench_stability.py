@@ -146,6 +146,7 @@ def main(argv=None) -> int:
     ap.add_argument("--min-kept", type=float, default=0.5, help="share of the best gain a task must keep")
     ap.add_argument("--out", default="outputs/stability", help="results folder (default outputs/stability)")
     ap.add_argument("--data-dir", default=None, help="benchmark tables (default: $NASXFER_DATA or the cache)")
+    ap.add_argument("--report", action="store_true", help="only summarise the agents already in --out")
     ap.add_argument("--ray-temp-dir", default=None, help="local Ray's session folder (default: the preset's)")
     a = ap.parse_args(argv)
 
@@ -170,9 +171,11 @@ def main(argv=None) -> int:
             sys.exit(f"{out} holds results made with {old}, not {settings}: use another --out")
     curves = pd.read_csv(curves_path) if curves_path.is_file() else pd.DataFrame()
     done = set(map(tuple, curves[["task", "seed"]].drop_duplicates().to_numpy().tolist())) if len(curves) else set()
+    if a.report and not len(curves):
+        sys.exit(f"--report: no results in {out}")
 
     # seeds outer: an interrupted run has covered every task with the first seeds
-    for seed in a.seeds:
+    for seed in [] if a.report else a.seeds:
         for task in a.tasks:
             if (task, seed) in done:
                 continue
@@ -199,6 +202,11 @@ def main(argv=None) -> int:
         [dict(task=t, seed=sd, **agent_summary(g)) for (t, sd), g in curves.groupby(["task", "seed"], sort=False)]
     )
     write_atomic(summary, out / "summary.csv")
+    missing = [
+        f"{t} seed {sd}" for sd in a.seeds for t in a.tasks if (t, sd) not in set(zip(summary.task, summary.seed))
+    ]
+    if missing:
+        print(f"partial: {len(missing)} agent(s) not run yet: {', '.join(missing)}")
     verdicts = task_verdicts(summary, a.min_kept)
     with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):
         print(verdicts.to_string(index=False))
