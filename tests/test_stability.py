@@ -1,14 +1,16 @@
 """A laptop agent keeps what it learns. On class_scene (no shaping) the old learning values,
-lr 5e-4 and a target copy every 1,000 env steps, collapsed: seed 0 peaked at 61.8 top-1, fell by
-8 points between two evaluations and ended at 45.3, below its untrained 58.9
-(outputs/stability/old_values/). With the laptop values it ends at 61.3, its largest fall 1.2.
+lr 5e-4 and a target copy every 1,000 env steps, swung and could collapse: seed 0 peaked at 61.8
+top-1, fell by 8 points between two evaluations and ended at 45.3, below its untrained 58.9
+(outputs/stability/old_values/); a rerun of it ended at 62.1 but fell 4.1 points between two
+evaluations 2,000 steps apart. With the laptop values it ends at 61.3, its largest fall 1.5 at
+that spacing (1.2 at 1,000).
 
 The test trains that agent (20,000 env steps, an evaluation every 2,000) and asks that its final
-score is not below the untrained one and that no evaluation falls more than 4 top-1 points below
-the one before. Even the stable run's evaluations after 5,000 steps scatter by 0.8 top-1 (sd), and
-RLlib's sampling is not bit-reproducible, so one seed's last evaluation is too noisy to judge the
-share of the best gain kept: ``benchmarks/bench_stability.py`` judges it over 3 seeds and all seven
-tasks (``outputs/stability/``)."""
+score is not below the untrained one and that no evaluation falls more than 3 top-1 points below
+the one before. The collapse at the very end is intermittent (RLlib's sampling is not
+bit-reproducible), the swings are not. One seed's last evaluation is too noisy to judge the share
+of the best gain kept (the stable run's evaluations after 5,000 steps scatter by 0.8 top-1, sd):
+``benchmarks/bench_stability.py`` judges it over 3 seeds and all seven tasks (``outputs/stability/``)."""
 
 import importlib.util
 from pathlib import Path
@@ -47,4 +49,4 @@ def test_laptop_agent_keeps_its_gain_on_class_scene(data_dir):
     s = bench.agent_summary(bench.train_curve(p))
     print(s)
     assert s["final"] >= s["untrained"], s
-    assert s["max_drop"] < 4.0, s
+    assert s["max_drop"] < 3.0, s
