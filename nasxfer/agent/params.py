@@ -108,8 +108,13 @@ class AgentParams:
     """value + advantage heads (paper); False = one 3-layer Q head"""
 
     # ---- DQN / Ape-X ------------------------------------------------------------------
-    lr: float = 5e-4
-    """Adam learning rate"""
+    lr: float = 1e-4
+    """Adam learning rate. Laptop 1e-4, not 5e-4: Adam moves every weight by about `lr` per update
+    whatever the gradient's size, and here the gradients are tiny and mostly noise (global norm
+    ~0.005, TD errors ~0.08, as large as the Q gaps between the candidate edits), so at 5e-4 the
+    greedy order of the candidates reshuffled between evaluations: class_scene (no shaping, seed 0)
+    swung 61 -> 53 -> 62 top-1 and ended at 45.3, below its untrained 58.9, with Q-values bounded
+    (max <= 0.5) and no TD growth. See benchmarks/bench_stability.py (outputs/stability/)."""
     adam_epsilon: float = 1e-8
     """Adam's epsilon (torch's default)"""
     discount: float = 0.99
@@ -128,8 +133,10 @@ class AgentParams:
     """prioritized replay priority exponent (paper: 0.6)"""
     prio_beta: float = 0.4
     """prioritized replay importance-sampling exponent, constant (paper: 0.4)"""
-    target_update_freq: int = 1000
-    """env steps between target-network updates (RLlib counts env steps, Ape-X counted updates)"""
+    target_update_freq: int = 2000
+    """env steps between target-network updates (RLlib counts env steps, Ape-X counted updates).
+    Laptop 2000 = ~30 learner updates (one batch per 64 env steps); at 1000 (~15 updates) the
+    bootstrap target followed the online net's noise almost at once"""
     tau: float = 1.0
     """target update mix; 1.0 = hard copy (Ape-X)"""
     learning_starts: int = 1000
