@@ -46,7 +46,12 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("head_hidden", "agent", "3 linear layers (width not given)", "ours: = embed_dim"),
     ("dueling", "agent", "yes", ""),
     # ---- DQN / Ape-X
-    ("lr", "agent", f"5e-05 {V2}", "laptop: the small network at its short budget (issue 11 item 6 retunes it)"),
+    (
+        "lr",
+        "agent",
+        f"5e-05 {V2}",
+        "laptop: 1e-4 for the small network at its short budget (5e-4 swung and collapsed on class_scene: outputs/stability)",
+    ),
     ("adam_epsilon", "agent", NOT_GIVEN, "ours: torch's default"),
     ("discount", "agent", NOT_GIVEN, "ours: a usual DQN value; keeps the 50-step horizon visible"),
     ("n_step", "agent", "3, partial episode bootstrapping", ""),
