@@ -14,7 +14,7 @@ A task passes when, over its seeds, the mean final score is not below the mean u
 and the seeds together keep at least ``--min-kept`` (default 50%) of their best gain:
 ``sum(final - untrained) / sum(best - untrained) >= min_kept``.
 
-Reward shaping is the paper's (issue 11 item 1): segmentsemantic gamma 0.478, no shaping on
+Reward shaping is the paper's (every profile's default): segmentsemantic gamma 0.478, no shaping on
 the other tasks; ``--shaping preset`` takes the preset's own instead. ``--set key=value``
 overrides any agent parameter (e.g. the values before the fix:
 ``--set lr=5e-4 target_update_freq=1000``).

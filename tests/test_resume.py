@@ -1,4 +1,4 @@
-"""Resuming a grid trusts only what it has verified (issue 17), on real parts and checkpoints.
+"""Resuming a grid trusts only what it has verified, on real parts and checkpoints.
 
 One small grid derived from params/ci.yaml (one seed, two tasks: two scratch agents and two
 transfers) is trained once per session; each test damages a copy of it and resumes.
