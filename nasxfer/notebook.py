@@ -118,6 +118,7 @@ def open_run(
     if run_fresh:
         _train(g, results_dir, data_dir, overwrite=bool(overwrite), progress=progress)
     curves, results, config = _load(results_dir)
+    g = _as_made(g, config["grid"], asked=grid)
     _check_same_grid(g, config["grid"], results_dir)
     curves, results = _select(curves, g), _select(results, g)
     from .stats import coverage
@@ -152,6 +153,23 @@ def _load(results_dir: Path):
 
 
 # Grid keys that change what a run measures; seeds and tasks may be a subset of the run's.
+def _as_made(grid, made_with: dict, asked) -> object:
+    """A finished run is read with the evaluation frequency it was made with: how often a run was
+    evaluated is how it was measured, not which experiment it is (its smoothing span is reported,
+    see :func:`nasxfer.stats.smoothing_span`), unless `asked` (the caller's grid overrides) sets
+    ``eval_every`` itself. A run trained here was made with this grid, so this only matters when
+    reading a finished one (training into a folder made with another grid is refused earlier)."""
+    made = made_with.get("eval_every")
+    if made in (None, grid.eval_every) or (asked and "eval_every" in asked):
+        return grid
+    import dataclasses
+    import warnings
+
+    with warnings.catch_warnings():  # too few evaluations for the smoothing: the notebooks say so
+        warnings.simplefilter("ignore")
+        return dataclasses.replace(grid, eval_every=made)
+
+
 _SAME = ("benchmark", "train_steps", "finetune_steps", "eval_every", "eval_episodes", "agent")
 
 
