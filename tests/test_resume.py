@@ -207,7 +207,7 @@ def test_changed_agent_parameter_is_refused_by_config_json(grid, run, data_dir):
 
 
 def test_where_it_runs_is_not_a_configuration_change(grid, run, data_dir):
-    moved = dataclasses.replace(grid, agent={"preset": "ci", "num_cpus": 1, "ray_temp_dir": "/tmp/elsewhere"})
+    moved = dataclasses.replace(grid, agent={**grid.agent, "num_cpus": 1, "ray_temp_dir": "/tmp/elsewhere"})
     before = parts(run)
     assert resume(moved, run, data_dir) == [] and parts(run) == before
 
