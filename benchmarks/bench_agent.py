@@ -11,8 +11,8 @@ processes it started). Then the gain of ours over stock as ratios.
 
 The ceiling: the same work in plain torch, no RLlib, measured in the same process right
 after the agent's run: the env's steps, the same network's acting forwards at the same
-batch (one per sampling round of a runner's envs), and full double-DQN updates (online
-pass over obs + next obs, target pass, n-step Huber loss, backward, clipping, Adam) at the
+batch (one per env step of a runner's envs), and full double-DQN updates (online pass over
+obs, online and target passes over next obs, n-step Huber loss, backward, clipping, Adam) at the
 same batch size, at the replay ratio the agent trained at. Per env step it costs
 ``env + act / envs + ratio * update / batch`` seconds; the agent's env steps/s divided by
 the ceiling's says how close to its parts the agent runs (1.0 = no overhead). Run with
@@ -169,11 +169,10 @@ def ceiling(params, ratio: float, reps: int = 15) -> dict:
     r, done, w = torch.rand(b), torch.zeros(b), torch.ones(b)
     disc = params.discount**params.n_step
 
-    def update():
-        both = {k: torch.cat([o[k], nxt[k]]) for k in o}
-        q, q_next = torch.chunk(net.q(both), 2)
+    def update():  # as NASQModule._forward_train + RLlib's DQN loss
+        q = net.q(o)
         with torch.no_grad():
-            q_t = target.q(nxt)
+            q_next, q_t = net.q(nxt), target.q(nxt)
         q_sel = torch.nan_to_num(q.gather(1, a[:, None]), neginf=0.0).squeeze(1)
         best = q_next.argmax(-1, keepdim=True)
         q_nb = torch.nan_to_num(q_t.gather(1, best), neginf=0.0).squeeze(1)

@@ -161,9 +161,11 @@ def main(argv=None) -> int:
     out = Path(a.out)
     settings = dict(steps=a.steps, eval_every=a.eval_every, shaping=a.shaping, overrides=overrides)
     try:  # fails on an unknown parameter or a bad value before any training
-        agent_params(a.tasks[0], a.seeds[0], a.steps, a.eval_every, a.shaping, overrides, a.data_dir)
+        p0 = agent_params(a.tasks[0], a.seeds[0], a.steps, a.eval_every, a.shaping, overrides, a.data_dir)
     except NasxferError as e:
         sys.exit(f"bad agent settings: {e}")
+    # the preset's values too: a changed preset must not mix with agents trained under the old one
+    settings["learning"] = {k: getattr(p0, k) for k in LEARNING_FIELDS}
     cfg_path, curves_path = out / "config.json", out / "curves.csv"
     if cfg_path.is_file():
         old = json.loads(cfg_path.read_text())
@@ -183,8 +185,7 @@ def main(argv=None) -> int:
             if a.ray_temp_dir:
                 p = p.replace(ray_temp_dir=a.ray_temp_dir)
             if not cfg_path.is_file():
-                learning = {k: getattr(p, k) for k in LEARNING_FIELDS}
-                write_json_atomic(dict(settings, learning=learning), cfg_path)
+                write_json_atomic(settings, cfg_path)
             t = time.perf_counter()
             c = train_curve(p)
             c.insert(0, "seed", seed)
@@ -226,6 +227,10 @@ LEARNING_FIELDS = (
     "tau",
     "n_step",
     "discount",
+    "training_intensity",
+    "num_env_runners",
+    "num_envs_per_env_runner",
+    "rollout_fragment_length",
 )
 
 if __name__ == "__main__":

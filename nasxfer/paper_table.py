@@ -84,15 +84,21 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("epsilon", "agent", NOT_GIVEN, "ours: Ape-X's per-actor eps ** (1 + alpha i / (N - 1))"),
     ("epsilon_alpha", "agent", NOT_GIVEN, "ours: Ape-X's"),
     # ---- sampling and resources
-    ("num_env_runners", "agent", "8 workers x 1 CPU", "laptop: one runner on 2 cores"),
+    (
+        "num_env_runners",
+        "agent",
+        "8 workers x 1 CPU",
+        "laptop: none, the driver samples (RLlib's DQN samples and trains in turn, so on 2 cores a runner "
+        "process only adds a round trip)",
+    ),
     (
         "num_envs_per_env_runner",
         "agent",
         "32-fold vectorisation (per worker or in total: not said)",
-        "paper profile: 32 per runner; laptop: 8",
+        "paper profile: 32 per runner; laptop: 16 in the driver (128-step sampling rounds)",
     ),
     ("rollout_fragment_length", "agent", NOT_GIVEN, "ours: >= n_step"),
-    ("num_cpus_per_env_runner", "agent", "1", "laptop: a fraction, so the runner fits beside the learner on 2 cores"),
+    ("num_cpus_per_env_runner", "agent", "1", "laptop: unused (no runners); a fraction where runners share 2 cores"),
     (
         "num_cpus",
         "agent",

@@ -164,3 +164,68 @@ def test_greedy_and_random_walk_evaluation(data_dir):
     rw = episode_means(rollout("random", p))
     assert rw == episode_means(rollout("random", p))
     assert set(rw) >= {"final_test", "best_test", "best_valid", "n_unique", "final_rank_pct"}
+
+
+def test_cpu_attention_kernel_gives_torchs_default_values_and_gradients():
+    """On CPU the network runs attention with torch's math kernel (faster at our set sizes);
+    values and gradients must be what torch's default kernel gives, padded slots included."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    torch.manual_seed(0)
+    net = QNetwork(11, embed_dim=16, n_heads=4, ff_dim=32, head_hidden=16)
+    x, mask = _batch(b=9)
+    ours = net(x, mask)
+    ours_grad = torch.autograd.grad(ours[mask == 1].sum(), list(net.parameters()))
+    from nasxfer.agent import qnetwork
+
+    # the same forward with torch's CPU default for these inputs (its flash kernel)
+
+    orig = qnetwork._attention_backend
+    qnetwork._attention_backend = lambda device: sdpa_kernel([SDPBackend.FLASH_ATTENTION])
+    try:
+        theirs = net(x, mask)
+        theirs_grad = torch.autograd.grad(theirs[mask == 1].sum(), list(net.parameters()))
+    finally:
+        qnetwork._attention_backend = orig
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+    assert torch.allclose(ours[mask == 1], theirs[mask == 1], atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(ours_grad, theirs_grad))
+
+
+def test_train_forward_keeps_next_observations_out_of_the_graph():
+    """The learner's forward: online Q of obs with gradient; online and target Q of next obs
+    (the double-Q choice and its value) the networks' own values, with no graph behind them."""
+    from ray.rllib.algorithms.dqn.default_dqn_rl_module import QF_NEXT_PREDS, QF_PREDS, QF_TARGET_NEXT_PREDS
+    from ray.rllib.core.columns import Columns
+
+    from nasxfer.agent.rl_module import NASQModule
+
+    obs_space = gym.spaces.Dict(
+        {"candidates": gym.spaces.Box(0, 1, (7, 11), np.float32), "action_mask": gym.spaces.Box(0, 1, (7,), np.int8)}
+    )
+    torch.manual_seed(0)
+    mod = NASQModule(
+        observation_space=obs_space,
+        action_space=gym.spaces.Discrete(7),
+        model_config=dict(embed_dim=16, n_heads=4, n_layers=1, ff_dim=32, head_hidden=16),
+    )
+    mod.make_target_networks()
+    with torch.no_grad():  # a target that differs from the online net
+        for p in mod._target_qnet.parameters():
+            p.add_(0.1)
+    (x, mask), (nx, nmask) = _batch(b=6, seed=0), _batch(b=6, seed=1)
+    out = mod.forward_train(
+        {
+            Columns.OBS: {"candidates": x, "action_mask": mask},
+            Columns.NEXT_OBS: {"candidates": nx, "action_mask": nmask},
+        }
+    )
+    assert out[QF_PREDS].requires_grad
+    assert not out[QF_NEXT_PREDS].requires_grad and not out[QF_TARGET_NEXT_PREDS].requires_grad
+    valid = mask == 1
+    assert torch.allclose(out[QF_PREDS][valid], mod.qnet(x, mask)[valid])
+    nvalid = nmask == 1
+    assert torch.allclose(out[QF_NEXT_PREDS][nvalid], mod.qnet(nx, nmask)[nvalid])
+    target = mod._target_qnet(nx, nmask)[nvalid]
+    assert torch.allclose(out[QF_TARGET_NEXT_PREDS][nvalid], target)
+    assert not torch.allclose(out[QF_NEXT_PREDS][nvalid], target)

@@ -132,23 +132,44 @@ def test_shipped_profiles_evaluate_often_enough_for_the_moving_average(profile):
     assert g.finetune_steps % g.eval_every == 0  # the fine-tune budget is still evaluated
 
 
+# the layout the checked-in laptop run was made with: rounds of 8 envs x 8 steps (64 to 71 env steps)
+RUNNER_8X8 = {"preset": "laptop", "num_env_runners": 1, "num_envs_per_env_runner": 8}
+
+
 @pytest.mark.parametrize(
-    "grid, fix",
+    "grid, fix, fits, too_few",
     [
-        ({"eval_every": 1000}, r"gives as few as 19 evaluations .* spans 84% .*set grid.eval_every to 100 or less"),
-        ({"train_steps": 600, "finetune_steps": 200, "eval_every": 100}, r"raise grid.train_steps to >= 7526"),
+        (
+            {"eval_every": 1000, "agent": RUNNER_8X8},
+            r"gives as few as 19 evaluations .* spans 84% .*set grid.eval_every to 100 or less",
+            100,
+            125,  # 103 evaluations at worst
+        ),
+        (
+            {"train_steps": 600, "finetune_steps": 200, "eval_every": 100, "agent": RUNNER_8X8},
+            r"raise grid.train_steps to >= 7526",
+            None,
+            None,
+        ),
+        # the laptop layout, rounds of 16 envs x 8 steps (128 to 143): a round at least eval_every
+        # long always ends with an evaluation, so 125 gives 1 + 20000 // 143 = 140
+        (
+            {"eval_every": 1000},
+            r"gives as few as 18 evaluations .* spans 89% .*set grid.eval_every to 125 or less",
+            125,
+            200,  # 1 + 20000 // (199 + 143) = 59
+        ),
     ],
 )
-def test_a_grid_evaluated_too_rarely_is_warned_about_with_the_fix(grid, fix):
+def test_a_grid_evaluated_too_rarely_is_warned_about_with_the_fix(grid, fix, fits, too_few):
     from nasxfer.grid import EvalFrequencyWarning, GridConfig
 
     with pytest.warns(EvalFrequencyWarning, match=fix):
         g = GridConfig(**grid)
     assert g.evaluations_per_run() < 107  # warned, not refused: an older run must still render
-    # the suggested eval_every passes
-    if "to 100" in fix:
-        assert GridConfig(eval_every=100).eval_frequency_problem() is None
-        assert GridConfig(eval_every=125).eval_frequency_problem() is not None  # 103 evaluations at worst
+    if fits is not None:  # the suggested eval_every passes, the next divisor up does not
+        assert GridConfig(**{**grid, "eval_every": fits}).eval_frequency_problem() is None
+        assert GridConfig(**{**grid, "eval_every": too_few}).eval_frequency_problem() is not None
 
 
 def test_the_evaluation_count_is_a_lower_bound_on_a_real_run():
@@ -163,8 +184,8 @@ def test_the_evaluation_count_is_a_lower_bound_on_a_real_run():
 
     laptop = ROOT / "outputs" / "laptop"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        made = grid_config(json.loads((laptop / "config.json").read_text())["grid"])
+        warnings.simplefilter("ignore")  # its sampling layout is the one its parts record
+        made = grid_config({**json.loads((laptop / "config.json").read_text())["grid"], "agent": RUNNER_8X8})
     per_run = pd.read_parquet(laptop / "curves.parquet").groupby(["seed", "source", "target"]).size()
     assert made.evaluations_per_run() == 19 and (per_run >= made.evaluations_per_run()).all()
 

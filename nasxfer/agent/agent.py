@@ -16,9 +16,10 @@ state, the replay buffer and all counters start fresh, and so does exploration
 buffer belong to another task's rewards.
 
 Reproducibility: the seed fixes the networks' init, env resets, exploration
-draws and replay sampling; with remote env runners RLlib gives no bit-for-bit
-guarantee (episode chunks from several processes, float reductions in torch
-multithreading), so two runs with one seed agree closely but not exactly.
+draws and replay sampling. With the driver sampling (``num_env_runners=0``, the
+laptop preset) two runs with one seed give the same curve bit for bit (a test
+checks it); with remote env runners RLlib gives no such guarantee (episode chunks
+arrive from several processes in varying order), so runs agree closely, not exactly.
 """
 
 from __future__ import annotations
@@ -72,11 +73,19 @@ class Agent:
         self.bench = load_benchmark(params.benchmark, data_dir=params.data_dir)
         self.bench.table(params.task)
         self.algo = build_algo(params, stock_config(params) if stock else apex_config(params))
+        self._seed_replay()
         self.curve = pd.DataFrame()
         self._train_s = 0.0
         self._t0 = time.perf_counter()
         self._queried: set[int] = set()  # target cells the training envs read (see target_queries)
         self.source: dict | None = None  # set by load_weights: where the initial weights came from
+
+    def _seed_replay(self, *more: int) -> None:
+        # RLlib's episode replay buffers draw from np.random.default_rng(None): without this, two
+        # runs with one seed sample different batches and part from the first update on
+        buf = getattr(self.algo, "local_replay_buffer", None)
+        if buf is not None and hasattr(buf, "rng"):
+            buf.rng = np.random.default_rng([int(self.params.seed), *map(int, more)])
 
     # ---- counters -------------------------------------------------------------------------
     @property
@@ -266,6 +275,7 @@ class Agent:
         meta = json.loads((path / "agent.json").read_text())
         agent = cls(params, stock=meta.get("stock", False))
         agent.algo.restore_from_path(str((path / "algo").resolve()))
+        agent._seed_replay(agent.env_steps)  # the buffer's generator state is no part of RLlib's checkpoint
         agent._train_s = meta.get("train_s", 0.0)
         agent._updates = meta.get("updates", 0)
         agent.source = meta.get("source")

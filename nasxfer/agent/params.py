@@ -38,7 +38,7 @@ Grid budgets (params/paper.yaml): 1e7 source, 1e6 fine-tune, 1e7 retrain.
 - ``learning_starts`` 10k env steps: not given (Ape-X 50k, scaled to our budgets).
 - ``tau`` 1.0 (a hard target copy, as Ape-X), ``adam_epsilon`` 1e-8 (torch's), Huber loss.
 - ``training_intensity`` 2 samples trained per env step: the paper's replay ratio is
-  not given; 2 is the ratio the laptop grid was trained at (one batch of 128 per
+  not given; 2 is the ratio the laptop grid was first trained at (one batch of 128 per
   sampling round of 8 envs x 8 steps), now stated rather than a side effect of the
   sampling layout.
 - ``rollout_fragment_length`` 8: not given; >= n_step.
@@ -51,7 +51,7 @@ with the maximum priority rather than priorities computed on the workers; one
 replay buffer in the driver rather than 4 shards (see :mod:`.apex`).
 
 **Laptop profile** (the field defaults): the paper's settings at a 2-core scale (a
-smaller network and batch, one runner, a shorter budget; docs/paper_vs_nasxfer.md
+smaller network and batch, sampling in the driver with 16 envs, a shorter budget; docs/paper_vs_nasxfer.md
 gives each difference and why), with the improvement reward (above).
 """
 
@@ -156,10 +156,15 @@ class AgentParams:
     """Ape-X epsilon spread exponent (Ape-X: 7)"""
 
     # ---- sampling layout --------------------------------------------------------------
-    num_env_runners: int = 1
-    """remote RLlib env runners (Ape-X actors' processes); 0 = sample in the driver"""
-    num_envs_per_env_runner: int = 8
-    """vectorised envs per runner; each env is one Ape-X actor with its own epsilon"""
+    num_env_runners: int = 0
+    """remote RLlib env runners (Ape-X actors' processes); 0 = sample in the driver. Laptop 0: on
+    2 cores a runner process only adds a round trip per sampling round (RLlib's DQN samples and
+    trains in turn, never at once): 1 runner x 8 envs ran 350-400 env steps/s, the driver with
+    16 envs 585 (benchmarks/bench_agent.py, same replay ratio)"""
+    num_envs_per_env_runner: int = 16
+    """vectorised envs per runner (the driver's, with 0 runners); each env is one Ape-X actor with
+    its own epsilon. Laptop 16: one forward acts for 16 envs; 16 x 8-step fragments keep a round
+    at 128 env steps, so a 20k-step run still has 150 rounds to evaluate at (see nasxfer.grid)"""
     rollout_fragment_length: int = 8
     """env steps per env per sampling round (must be >= n_step)"""
     num_cpus_per_env_runner: float = 0.5

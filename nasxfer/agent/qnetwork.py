@@ -23,8 +23,11 @@ the state dict, so weights saved before compact observations still load.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..encoding import MAX_NODES, encoding_size, shared_positions
 from ..errors import NasxferError
@@ -42,6 +45,13 @@ def _mlp(sizes: list[int], final_relu: bool) -> nn.Sequential:
         if final_relu or i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
+
+
+def _attention_backend(device: torch.device):
+    """Attention over <= 50 candidates: on CPU torch's plain "math" kernel, not its default flash
+    kernel (built for long sequences), which made a whole DQN update 1.6-2x slower at our sizes
+    (19 candidates, batch 128, head width 16; benchmarks/bench_agent.py). GPUs keep torch's choice."""
+    return sdpa_kernel([SDPBackend.MATH]) if device.type == "cpu" else contextlib.nullcontext()
 
 
 def pad_of(encoding_dim: int) -> int | None:
@@ -149,7 +159,8 @@ class QNetwork(nn.Module):
     def scores(self, embedded: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
         """(B, S, embed_dim) candidate embeddings -> (B, S) Q-values, -inf on masked slots."""
         valid = action_mask.bool()
-        h = self.encoder(embedded, src_key_padding_mask=~valid)
+        with _attention_backend(embedded.device):
+            h = self.encoder(embedded, src_key_padding_mask=~valid)
         a = self.advantage(h).squeeze(-1)
         if self.value is None:
             q = a

