@@ -195,13 +195,39 @@ def ceiling(params, ratio: float, reps: int = 15) -> dict:
     }
 
 
+# RLlib's own timers of DQN's training_step (moving means, seconds per call)
+_TIMERS = {
+    "sample (acting + env)": "env_runner_sampling_timer",
+    "replay add": "replay_buffer_add_data_timer",
+    "replay sample (n-step episodes)": "replay_buffer_sampling_timer",
+    "learner update (connectors + loss + step)": "learner_update_timer",
+    "priority update": "replay_buffer_update_prios_timer",
+    "weight sync to runners": "synch_weights",
+}
+
+
+def time_split(agent) -> dict:
+    """Milliseconds per call of each phase of RLlib's DQN training_step, from RLlib's own timers:
+    where an agent's time goes besides the work the ceiling counts."""
+    from ray.rllib.utils.metrics import TIMERS
+
+    out = {}
+    for label, key in _TIMERS.items():
+        v = agent.algo.metrics.peek((TIMERS, key), default=None)
+        if v is not None:
+            out[f"ms per call: {label}"] = round(float(v) * 1e3, 1)
+    return out
+
+
 def run(name: str, params, steps: int, target: float | None, stock: bool, with_ceiling: bool = False) -> dict:
     import time
 
     from nasxfer.agent.agent import Agent
 
     with PeakMemory() as mem:
+        t_build = time.perf_counter()
         agent = Agent(params, stock=stock)
+        build_s = time.perf_counter() - t_build
         try:
             # CPU of training = the process tree's CPU over train() minus the driver's in evaluations
             eval_cpu, record = [0.0], agent._record
@@ -218,6 +244,7 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
             curve = agent.train(steps, eval_every=max(steps // 10, 1), progress=False)
             train_cpu = tree_cpu_s() - cpu0 - eval_cpu[0]
             replay_b = replay_bytes_per_transition(agent.algo)
+            split = time_split(agent)
             t = time.perf_counter()
             agent.evaluate()
             eval_s = time.perf_counter() - t
@@ -244,6 +271,7 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
         ),
         "replay_bytes_per_transition": round(replay_b, 1),
         "eval_s (100 episodes, trained)": round(eval_s, 3),
+        "build_s (Ray + algorithm)": round(build_s, 1),
         "untrained_final_test": round(float(curve["final_test"].iloc[0]), 3),
         "final_test": round(float(last["final_test"]), 3),
         "best_eval_final_test": round(float(curve["final_test"].max()), 3),
@@ -251,6 +279,7 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
         "steps_to_target": int(hit["env_steps"].iloc[0]) if len(hit) else None,
         "s_to_target": round(float(hit["train_s"].iloc[0]), 1) if len(hit) else None,
         "peak_mem_gib": round(mem.peak / 2**30, 2),
+        **split,
     }
     if with_ceiling:
         # the same total work: every env step acted on, and as many updates as the agent made
@@ -260,6 +289,27 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
             row["cpu_ms_per_env_step (all processes)"] / row["ceiling_cpu_ms_per_env_step"], 3
         )
     return row
+
+
+# the laptop grid: 4x4 tasks x 3 seeds = 48 agents (4 scratch + 12 transferred per seed) in 1.5 h
+GRID_AGENTS, GRID_SECONDS = 48, 90 * 60
+
+
+def print_grid_budget(row: dict) -> None:
+    """How many env steps per agent the laptop grid's 1.5 hours buy at this row's measured speed:
+    each agent gets GRID_SECONDS / GRID_AGENTS, less its build and the 107 evaluations the
+    smoothing window needs (nasxfer.grid.MIN_EVALUATIONS), the rest trains."""
+    from nasxfer.grid import MIN_EVALUATIONS
+
+    per_agent = GRID_SECONDS / GRID_AGENTS
+    evals = MIN_EVALUATIONS * row["eval_s (100 episodes, trained)"]
+    train_s = per_agent - row["build_s (Ray + algorithm)"] - evals
+    steps = max(train_s, 0.0) * row["env_steps_per_s"]
+    print(
+        f"\nlaptop grid budget ({GRID_AGENTS} agents in {GRID_SECONDS // 60} min, {row['config']}): {per_agent:.0f} s per "
+        f"agent = {row['build_s (Ray + algorithm)']:.0f} s build + {evals:.0f} s for {MIN_EVALUATIONS} evaluations + "
+        f"{train_s:.0f} s training at {row['env_steps_per_s']:.0f} env steps/s = about {steps:,.0f} env steps per agent"
+    )
 
 
 def main(argv=None):
@@ -339,7 +389,12 @@ def main(argv=None):
         change = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.variant.split(","))}
         rows.append(
             run(
-                f"ours, {args.variant}", p.replace(**change), args.variant_steps or args.steps, args.target, stock=False
+                f"ours, {args.variant}",
+                p.replace(**change),
+                args.variant_steps or args.steps,
+                args.target,
+                stock=False,
+                with_ceiling=True,
             )
         )
     if not args.skip_stock:
@@ -351,6 +406,7 @@ def main(argv=None):
         f"cpus={os.cpu_count()} network={p.network_config()}"
     )
     print(df.T.to_string())
+    print_grid_budget(rows[0])
     if not args.skip_stock:
         o, s = rows[0], rows[-1]
         ratio = {

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import tempfile
 import warnings
 
+from ..errors import NasxferError
 from .params import AgentParams
 
 # Ray reads these when it starts its processes; they only quieten Ray (no telemetry, no
@@ -22,6 +24,28 @@ def quiet_env() -> None:
         os.environ.setdefault(k, v)
 
 
+def check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """Fail within `timeout_s`, naming `address`, where no Ray head listens: ``ray.init`` would
+    retry an unreachable address for minutes. ``auto`` / ``local`` are Ray's to resolve."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise NasxferError(
+            f"ray_address {address!r} is not host:port (e.g. 10.0.0.5:6379, the address `ray start --head` prints): "
+            f"fix it, or leave ray_address unset to run on a local Ray"
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise NasxferError(
+            f"no Ray cluster answers at {address} ({e.strerror or e}): start one there (`ray start --head "
+            f"--port {port}` on that machine), check the address and that the port is open from here, or leave "
+            f"ray_address unset to run on a local Ray"
+        ) from None
+
+
 def init_ray(params: AgentParams):
     """Start (or attach to) Ray: local and quiet unless ``ray_address`` is set."""
     quiet_env()
@@ -31,7 +55,20 @@ def init_ray(params: AgentParams):
         return ray
     logging.getLogger("ray").setLevel(logging.ERROR)
     if params.ray_address:  # an existing cluster: its own resources, nothing else changes
-        ray.init(address=params.ray_address, log_to_driver=False, logging_level=logging.ERROR, ignore_reinit_error=True)
+        check_reachable(params.ray_address)
+        try:
+            ray.init(
+                address=params.ray_address, log_to_driver=False, logging_level=logging.ERROR, ignore_reinit_error=True
+            )
+        except Exception as e:  # Ray's own message is a retry log and a traceback; say what to do
+            if "auth" not in str(e).lower():
+                raise
+            raise NasxferError(
+                f"the Ray cluster at {params.ray_address} refused this driver's authentication ({str(e).splitlines()[0]}): "
+                f"a cluster started with RAY_AUTH_MODE=token needs the same token here: export RAY_AUTH_MODE=token and "
+                f"RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) as on the cluster's nodes (`ray get-auth-token` on the head "
+                f"prints it), then connect again"
+            ) from None
     else:
         temp = params.ray_temp_dir or os.path.join(tempfile.gettempdir(), f"ray_nasxfer_{os.getuid()}")
         # num_gpus=0 keeps Ray from scheduling on a GPU; the learner's device is RLlib's

@@ -1,0 +1,52 @@
+"""Connecting to a Ray cluster fails clearly: an address where nothing listens, a malformed one,
+and a cluster that refuses the driver's token each give one NasxferError naming the address and
+the fix, in seconds (Ray itself retries an unreachable address for minutes)."""
+
+import socket
+import time
+
+import pytest
+
+from nasxfer.agent.params import AgentParams
+from nasxfer.agent.ray_runtime import check_reachable, init_ray
+from nasxfer.errors import NasxferError
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once it is closed
+
+
+def test_unreachable_cluster_fails_in_seconds_naming_the_address():
+    import ray
+
+    address = f"127.0.0.1:{_closed_port()}"
+    t = time.perf_counter()
+    with pytest.raises(NasxferError, match=rf"no Ray cluster answers at {address}.*ray start --head"):
+        init_ray(AgentParams.ci(ray_address=address))
+    assert time.perf_counter() - t < 10
+    assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize("address", ["10.0.0.5", "head-node:port", ":6379"])
+def test_malformed_address_is_named(address):
+    with pytest.raises(NasxferError, match="is not host:port"):
+        check_reachable(address)
+
+
+def test_refused_token_says_how_to_pass_it(monkeypatch):
+    import ray
+
+    with socket.socket() as server:  # something listens, so the reachability check passes
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+
+        def refuse(**kw):
+            raise ConnectionError("Authentication token is missing or incorrect")
+
+        monkeypatch.setattr(ray, "init", refuse)
+        monkeypatch.setattr(ray, "is_initialized", lambda: False)
+        with pytest.raises(NasxferError, match=rf"{address} refused .*RAY_AUTH_MODE=token.*RAY_AUTH_TOKEN"):
+            init_ray(AgentParams.ci(ray_address=address))
