@@ -95,7 +95,7 @@ ROWS: list[tuple[str, str, str, str]] = [
         "num_envs_per_env_runner",
         "agent",
         "32-fold vectorisation (per worker or in total: not said)",
-        "paper profile: 32 per runner; laptop: 16 in the driver (128-step sampling rounds)",
+        "paper profile: 32 per runner; laptop: 8 in the driver",
     ),
     ("rollout_fragment_length", "agent", NOT_GIVEN, "ours: >= n_step"),
     ("num_cpus_per_env_runner", "agent", "1", "laptop: unused (no runners); a fraction where runners share 2 cores"),

@@ -21,6 +21,7 @@ def _closed_port() -> int:
 def test_unreachable_cluster_fails_in_seconds_naming_the_address():
     import ray
 
+    ray.shutdown()  # a Ray another test started would be reused as it is
     address = f"127.0.0.1:{_closed_port()}"
     t = time.perf_counter()
     with pytest.raises(NasxferError, match=rf"no Ray cluster answers at {address}.*ray start --head"):
@@ -50,3 +51,22 @@ def test_refused_token_says_how_to_pass_it(monkeypatch):
         monkeypatch.setattr(ray, "is_initialized", lambda: False)
         with pytest.raises(NasxferError, match=rf"{address} refused .*RAY_AUTH_MODE=token.*RAY_AUTH_TOKEN"):
             init_ray(AgentParams.ci(ray_address=address))
+
+
+@pytest.mark.slow  # starts a local Ray with one env runner
+def test_a_runner_that_cannot_build_its_env_names_the_cause(data_dir, monkeypatch):
+    """The env runners' processes see no benchmark tables (as on a cluster node without them),
+    while the driver does: the build fails with the data error, not RLlib's IndexError."""
+    import ray
+
+    from nasxfer.agent import ray_runtime
+    from nasxfer.agent.agent import Agent
+
+    ray.shutdown()
+    monkeypatch.setenv("NASXFER_DATA", str(data_dir))  # the driver finds the tables
+    monkeypatch.setitem(ray_runtime._WORKER_ENV, "NASXFER_DATA", "/nonexistent/nasxfer-data")  # the workers do not
+    try:
+        with pytest.raises(NasxferError, match=r"env runners could not build the env: .*nonexistent"):
+            Agent(AgentParams.ci(progress=False, ray_temp_dir=None))
+    finally:
+        ray.shutdown()

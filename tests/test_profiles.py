@@ -151,10 +151,10 @@ RUNNER_8X8 = {"preset": "laptop", "num_env_runners": 1, "num_envs_per_env_runner
             None,
             None,
         ),
-        # the laptop layout, rounds of 16 envs x 8 steps (128 to 143): a round at least eval_every
-        # long always ends with an evaluation, so 125 gives 1 + 20000 // 143 = 140
+        # rounds of 16 envs x 8 steps in the driver (128 to 143): a round at least eval_every long
+        # always ends with an evaluation, so 125 gives 1 + 20000 // 143 = 140
         (
-            {"eval_every": 1000},
+            {"eval_every": 1000, "agent": {"preset": "laptop", "num_env_runners": 0, "num_envs_per_env_runner": 16}},
             r"gives as few as 18 evaluations .* spans 89% .*set grid.eval_every to 125 or less",
             125,
             200,  # 1 + 20000 // (199 + 143) = 59

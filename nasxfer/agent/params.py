@@ -51,7 +51,7 @@ with the maximum priority rather than priorities computed on the workers; one
 replay buffer in the driver rather than 4 shards (see :mod:`.apex`).
 
 **Laptop profile** (the field defaults): the paper's settings at a 2-core scale (a
-smaller network and batch, sampling in the driver with 16 envs, a shorter budget; docs/paper_vs_nasxfer.md
+smaller network and batch, sampling in the driver, a shorter budget; docs/paper_vs_nasxfer.md
 gives each difference and why), with the improvement reward (above).
 """
 
@@ -157,14 +157,15 @@ class AgentParams:
 
     # ---- sampling layout --------------------------------------------------------------
     num_env_runners: int = 0
-    """remote RLlib env runners (Ape-X actors' processes); 0 = sample in the driver. Laptop 0: on
-    2 cores a runner process only adds a round trip per sampling round (RLlib's DQN samples and
-    trains in turn, never at once): 1 runner x 8 envs ran 350-400 env steps/s, the driver with
-    16 envs 585 (benchmarks/bench_agent.py, same replay ratio)"""
-    num_envs_per_env_runner: int = 16
+    """remote RLlib env runners (Ape-X actors' processes); 0 = sample in the driver. Laptop 0: RLlib's
+    DQN samples and trains in turn, never at once, so on 2 cores a runner process only adds a round
+    trip per sampling round: 8 envs in 1 runner ran 350-400 env steps/s, the same 8 in the driver
+    590 (benchmarks/bench_agent.py, same replay ratio), and the driver's runs are bit-reproducible"""
+    num_envs_per_env_runner: int = 8
     """vectorised envs per runner (the driver's, with 0 runners); each env is one Ape-X actor with
-    its own epsilon. Laptop 16: one forward acts for 16 envs; 16 x 8-step fragments keep a round
-    at 128 env steps, so a 20k-step run still has 150 rounds to evaluate at (see nasxfer.grid)"""
+    its own epsilon. Laptop 8: 16 in the driver ran no faster (590 env steps/s), and over the 7
+    tasks x 3 seeds of benchmarks/bench_stability.py autoencoder kept only 30% of its best gain
+    (outputs/stability/driver_16_envs/)"""
     rollout_fragment_length: int = 8
     """env steps per env per sampling round (must be >= n_step)"""
     num_cpus_per_env_runner: float = 0.5

@@ -96,4 +96,35 @@ def build_algo(params: AgentParams, config):
     torch.set_num_threads(params.torch_threads)
     with warnings.catch_warnings():  # RLlib's build warns about its own internals; scoped to this call
         warnings.simplefilter("ignore")
-        return config.build_algo()
+        try:
+            return config.build_algo()
+        except Exception as e:
+            cause = env_build_error(config) if config.num_env_runners else None
+            if cause is None:
+                raise
+            raise NasxferError(
+                f"RLlib's env runners could not build the env: {cause}. They run in Ray worker processes (on a "
+                f"cluster, on other nodes), which need the package and the benchmark tables: fix that there"
+            ) from e
+
+
+def env_build_error(config) -> str | None:
+    """Build the env once in a Ray worker, as an env runner does, and return why it fails (None if
+    it builds). A runner whose env fails leaves RLlib with no spaces, and its build then dies with
+    an IndexError far from the cause, which sits in a worker's log."""
+    import ray
+
+    from .apex import make_env
+
+    @ray.remote(num_cpus=0, max_retries=0)
+    def try_env(env_config):
+        make_env(env_config).close()
+
+    try:
+        ray.get(try_env.remote(dict(config.env_config)), timeout=120)
+    except ray.exceptions.RayTaskError as e:
+        cause = e.cause if getattr(e, "cause", None) is not None else e
+        return f"{type(cause).__name__}: {cause}"
+    except Exception:  # no worker to run it, or a timeout: the build's own error stands
+        return None
+    return None
