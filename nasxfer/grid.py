@@ -14,10 +14,11 @@ envs at once (slots that reset a finished episode do not count) until it has the
 counts between ``round = max(num_env_runners, 1) x num_envs_per_env_runner x
 rollout_fragment_length`` and ``round + max(num_env_runners, 1) x (num_envs_per_env_runner - 1)``
 env steps (measured: 64 to 71 in the laptop preset's rounds of 8 envs x 8 steps). Two
-evaluations are therefore at most ``eval_every - 1 +`` that maximum apart (only the maximum when a round is never
-shorter than ``eval_every``: then every round ends with one), and a run of ``train_steps``
-has at least ``1 + train_steps //`` that gap evaluations: the count checked here. A grid with fewer is allowed (a run made before this rule must still
-render) but warned about (:class:`EvalFrequencyWarning`), with the ``eval_every`` that would do.
+evaluations are therefore at most ``eval_every - 1 +`` that maximum apart, or only the maximum
+when no round is shorter than ``eval_every`` (then every round ends with one), and a run of
+``train_steps`` has at least ``1 + train_steps //`` that gap evaluations: the count checked
+here. A grid with fewer is allowed (a run made before this rule must still render) but warned
+about (:class:`EvalFrequencyWarning`), with the ``eval_every`` that would do.
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ class GridConfig:
 
     def evaluations_per_run(self, eval_every: int | None = None) -> int:
         """The fewest evaluations one run of ``train_steps`` can have (the one before training
-        included), with evaluations at most ``eval_every - 1 + max_sampling_round`` env steps apart."""
+        included), with evaluations at most ``eval_every - 1 + max_sampling_round`` env steps apart,
+        or ``max_sampling_round`` when every round ends with one (see the module doc)."""
         every = self.eval_every if eval_every is None else eval_every
-        # rounds of at least eval_every steps: every round ends with an evaluation
         gap = self.max_sampling_round if every <= self.sampling_round else every - 1 + self.max_sampling_round
         return 1 + self.train_steps // gap
 

@@ -166,27 +166,22 @@ def test_greedy_and_random_walk_evaluation(data_dir):
     assert set(rw) >= {"final_test", "best_test", "best_valid", "n_unique", "final_rank_pct"}
 
 
-def test_cpu_attention_kernel_gives_torchs_default_values_and_gradients():
+def test_cpu_attention_kernel_gives_torchs_default_values_and_gradients(monkeypatch):
     """On CPU the network runs attention with torch's math kernel (faster at our set sizes);
     values and gradients must be what torch's default kernel gives, padded slots included."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from nasxfer.agent import qnetwork
 
     torch.manual_seed(0)
     net = QNetwork(11, embed_dim=16, n_heads=4, ff_dim=32, head_hidden=16)
     x, mask = _batch(b=9)
     ours = net(x, mask)
     ours_grad = torch.autograd.grad(ours[mask == 1].sum(), list(net.parameters()))
-    from nasxfer.agent import qnetwork
-
     # the same forward with torch's CPU default for these inputs (its flash kernel)
-
-    orig = qnetwork._attention_backend
-    qnetwork._attention_backend = lambda device: sdpa_kernel([SDPBackend.FLASH_ATTENTION])
-    try:
-        theirs = net(x, mask)
-        theirs_grad = torch.autograd.grad(theirs[mask == 1].sum(), list(net.parameters()))
-    finally:
-        qnetwork._attention_backend = orig
+    monkeypatch.setattr(qnetwork, "_attention_backend", lambda device: sdpa_kernel([SDPBackend.FLASH_ATTENTION]))
+    theirs = net(x, mask)
+    theirs_grad = torch.autograd.grad(theirs[mask == 1].sum(), list(net.parameters()))
     assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
     assert torch.allclose(ours[mask == 1], theirs[mask == 1], atol=1e-5)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(ours_grad, theirs_grad))
