@@ -79,18 +79,23 @@ def grid(args) -> int:
     """Run the grid; SIGTERM / SIGINT drop the unit in flight, keep the finished, and say how to resume."""
     import shlex
     import warnings
+    from dataclasses import asdict
 
     from .experiments import run_grid
+    from .grid import grid_config
     from .interrupt import GridStopped, stop_on_signals
     from .profiles import load_params
 
     params = load_params(args.params)
     g = params["grid"]
+    if args.ray_address:
+        g = grid_config({**asdict(g), "agent": {**g.agent, "ray_address": args.ray_address}})
     out = args.results_dir or params["results_dir"]  # the params file's, from the repository root
     print(f"grid {g.run_name}: {len(g.units())} agents ({len(g.seeds)} seeds) -> {out}", flush=True)
     again = ["nasxfer", "grid", args.params]
     again += ["--results-dir", args.results_dir] if args.results_dir else []
     again += ["--data-dir", args.data_dir] if args.data_dir else []
+    again += ["--ray-address", args.ray_address] if args.ray_address else []
     with stop_on_signals(), warnings.catch_warnings():
         # one line per artifact resume does not trust, not warnings' two-line format
         warnings.showwarning = lambda m, *a, **k: print(f"nasxfer: warning: {m}", file=sys.stderr, flush=True)
@@ -121,6 +126,11 @@ def main(argv=None) -> int:
         "--results-dir", default=None, help="default: the params file's results_dir, from the repository root"
     )
     g.add_argument("--data-dir", default=None)
+    g.add_argument(
+        "--ray-address",
+        default=None,
+        help="a Ray cluster (host:port that `ray start --head` printed): the grid's units run there in parallel",
+    )
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
     for q in (p, s):  # the summary's options work without naming the subcommand
         q.add_argument("--benchmark", default="transnas-bench-101")

@@ -150,8 +150,23 @@ def load_benchmark(
     for t in tasks:
         if t not in known:
             raise unknown(f"task of {name}", t, known)
+    given = _PROVIDED.get(name)
+    if given is not None and all(t in given.tasks for t in tasks):
+        return given
     root = data_dir or os.environ.get(data.DATA_ENV)
     return _load(name, tasks, str(root) if root else None)
+
+
+# Benchmarks handed to this process rather than read from disk (see provide).
+_PROVIDED: dict[str, Benchmark] = {}
+
+
+def provide(bench: Benchmark) -> None:
+    """Serve `bench` to every later :func:`load_benchmark` of its name (and tasks it holds) in
+    this process, whatever ``data_dir`` says. On a Ray cluster the driver ships its tables
+    through the object store and each worker process provides them, so a node needs no
+    benchmark files, data directory or network access of its own."""
+    _PROVIDED[bench.name] = bench
 
 
 @lru_cache(maxsize=8)

@@ -102,14 +102,15 @@ def config_record(grid: GridConfig) -> dict:
     return {"grid": asdict(grid), "agent_params": agent, "nasxfer_version": _version()}
 
 
-def unit_record(grid: GridConfig, unit: Unit, params, **checksums) -> dict:
-    """What a part records: the grid, every resolved AgentParams field, the version, the weights' SHA-256."""
+def unit_record(grid: GridConfig, unit: Unit, params, **extra) -> dict:
+    """What a part records: the grid, every resolved AgentParams field, the version, and `extra`
+    (the weights' SHA-256; where and when the unit ran)."""
     return {
         "unit": unit.name,
         "grid": asdict(grid),
         "agent": params.to_dict(),
         "nasxfer_version": _version(),
-        **checksums,
+        **extra,
     }
 
 
@@ -338,7 +339,7 @@ def run_grid(grid, results_dir, data_dir=None, progress: bool = True) -> Path:
     """
     from tqdm.auto import tqdm
 
-    from .interrupt import GridStopped, received
+    from .interrupt import GridStopped
     from .runlock import RunLock
 
     grid = grid_config(grid)
@@ -354,14 +355,11 @@ def run_grid(grid, results_dir, data_dir=None, progress: bool = True) -> Path:
             write_json_atomic(config_record(grid), results_dir / "config.json")
             bar = tqdm(total=len(units), initial=done, desc=f"grid {grid.run_name}", unit="agent", disable=not progress)
             try:
-                for unit in todo:
-                    bar.set_postfix_str(unit.name)
-                    try:
-                        run_unit(grid, unit, results_dir, data_dir)
-                    except Exception:
-                        if received() is not None:  # a stop signal broke the unit (e.g. its actors died)
-                            raise GridStopped(received()) from None
-                        raise
+                if cluster_address(grid):
+                    from .grid_cluster import run_units
+                else:
+                    run_units = _run_units_here
+                for _ in run_units(grid, todo, results_dir, data_dir, bar):
                     done += 1
                     bar.update(1)
             finally:
@@ -373,16 +371,62 @@ def run_grid(grid, results_dir, data_dir=None, progress: bool = True) -> Path:
     return results_dir
 
 
+def _run_units_here(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, bar):
+    """Run `todo` one after another in this process, yielding each unit once its part is written."""
+    from .interrupt import GridStopped, received
+
+    for unit in todo:
+        bar.set_postfix_str(unit.name)
+        try:
+            run_unit(grid, unit, results_dir, data_dir)
+        except Exception:
+            if received() is not None:  # a stop signal broke the unit (e.g. its actors died)
+                raise GridStopped(received()) from None
+            raise
+        yield unit
+
+
+def cluster_address(grid: GridConfig) -> str | None:
+    """The Ray cluster the grid's units run on in parallel (its agents' ``ray_address``); None: one by one, locally."""
+    return (grid.agent or {}).get("ray_address")
+
+
 def checkpoint_dir(results_dir: Path, seed: int, task: str) -> Path:
     return Path(results_dir) / "checkpoints" / f"seed{seed}-{task}"
 
 
 def run_unit(grid: GridConfig, unit: Unit, results_dir, data_dir=None) -> pd.DataFrame:
     """Train one agent (scratch, or transferred from its source's checkpoint) and save its curve."""
+    results_dir = Path(results_dir)
+    curve, record = train_unit(
+        grid,
+        unit,
+        source=None if unit.scratch else checkpoint_dir(results_dir, unit.seed, unit.source),
+        save_to=checkpoint_dir(results_dir, unit.seed, unit.target) if unit.scratch else None,
+        data_dir=data_dir,
+    )
+    write_part(curve, record, unit, results_dir)
+    return curve
+
+
+def train_unit(grid: GridConfig, unit: Unit, source=None, save_to=None, data_dir=None) -> tuple[pd.DataFrame, dict]:
+    """Train one agent and return (its curve, what its part records).
+
+    A transfer starts from the weights checkpoint at `source`; a scratch unit writes its own to
+    `save_to`. The record holds the configuration and checksums :func:`resume_plan` verifies, and
+    where and when the unit ran (``host``, Ray ``node``, ``started`` / ``ended`` in Unix seconds),
+    which nothing compares. Writes nothing else: :func:`run_unit` (here) and
+    :mod:`nasxfer.grid_cluster` (on a cluster node) decide where its results go."""
+    import socket
+    import time
+
+    import ray
+
     from .agent.agent import Agent
     from .agent.checkpoints import read_meta
     from .interrupt import reinstall
 
+    started = time.time()
     params = grid.agent_params(unit.target, unit.seed)
     if data_dir is not None:
         params = params.replace(data_dir=str(data_dir))
@@ -391,12 +435,12 @@ def run_unit(grid: GridConfig, unit: Unit, results_dir, data_dir=None) -> pd.Dat
     try:
         checksums = {}
         if not unit.scratch:
-            agent.load_weights(checkpoint_dir(results_dir, unit.seed, unit.source))
+            agent.load_weights(source)
             checksums["source_sha256"] = agent.source["sha256"]
         curve = agent.train().copy()
         floor = agent.random_walk() if unit.scratch else None
         if unit.scratch:
-            ckpt = agent.save_weights(checkpoint_dir(results_dir, unit.seed, unit.target))
+            ckpt = agent.save_weights(save_to)
             checksums["weights_sha256"] = read_meta(ckpt)["sha256"]
     finally:
         agent.stop()
@@ -407,13 +451,17 @@ def run_unit(grid: GridConfig, unit: Unit, results_dir, data_dir=None) -> pd.Dat
     curve.insert(4, "kind", "scratch" if unit.scratch else "transfer")
     if floor is not None:
         curve["random_walk_final_test"] = floor["final_test"]
-    record = unit_record(grid, unit, params, **checksums)
-    write_atomic(
+    where = dict(host=socket.gethostname(), node=ray.get_runtime_context().get_node_id(), started=started)
+    return curve, unit_record(grid, unit, params, **checksums, **where, ended=time.time())
+
+
+def write_part(curve: pd.DataFrame, record: dict, unit: Unit, results_dir) -> Path:
+    """Write `unit`'s part (its curve, with `record` in the parquet metadata) atomically."""
+    return write_atomic(
         curve,
         Path(results_dir) / "parts" / f"{unit.name}.parquet",
         metadata={RECORD_KEY: json.dumps(record, default=str)},
     )
-    return curve
 
 
 # ---- the tidy tables -------------------------------------------------------------------------

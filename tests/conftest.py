@@ -12,6 +12,31 @@ def data_dir() -> Path:
     return SHARED_DATA
 
 
+# params/ci.yaml's grid cut to one seed: two scratch agents (class_object, segmentsemantic) and two transfers
+SMALL_GRID = {"seeds": [0], "train_steps": 200, "finetune_steps": 100, "eval_every": 100, "eval_episodes": 10}
+
+
+@pytest.fixture(scope="session")
+def small_grid():
+    import dataclasses
+
+    from nasxfer.profiles import load_params
+
+    return dataclasses.replace(
+        load_params(Path(__file__).resolve().parents[1] / "params/ci.yaml")["grid"], **SMALL_GRID
+    )
+
+
+@pytest.fixture(scope="session")
+def small_grid_run(tmp_path_factory, small_grid, data_dir):
+    """`small_grid` trained once per session, locally (one unit after another)."""
+    from nasxfer import experiments as ex
+
+    out = tmp_path_factory.mktemp("grid") / "ci"
+    ex.run_grid(small_grid, out, data_dir=data_dir, progress=False)
+    return out
+
+
 @pytest.fixture(scope="session")
 def bench(data_dir):
     from nasxfer.benchmark import load_benchmark

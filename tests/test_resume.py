@@ -28,28 +28,24 @@ from nasxfer import io as nio
 from nasxfer.agent.checkpoints import read_weights
 from nasxfer.agent.params import AgentParams
 from nasxfer.errors import NasxferError
-from nasxfer.profiles import load_params
 from nasxfer.runlock import RunLock, holder
 
 pytestmark = pytest.mark.slow  # real Ray training, kernels or subprocesses: minutes
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {"seeds": [0], "train_steps": 200, "finetune_steps": 100, "eval_every": 100, "eval_episodes": 10}
 S_CO, S_SS = "seed0-scratch-class_object", "seed0-scratch-segmentsemantic"
 T_CO_SS, T_SS_CO = "seed0-class_object-to-segmentsemantic", "seed0-segmentsemantic-to-class_object"
 UNITS = {S_CO, S_SS, T_CO_SS, T_SS_CO}
 
 
 @pytest.fixture(scope="session")
-def grid():
-    return dataclasses.replace(load_params(ROOT / "params/ci.yaml")["grid"], **SMALL)
+def grid(small_grid):
+    return small_grid
 
 
 @pytest.fixture(scope="session")
-def finished(tmp_path_factory, grid, data_dir):
-    out = tmp_path_factory.mktemp("grid") / "ci"
-    ex.run_grid(grid, out, data_dir=data_dir, progress=False)
-    return out
+def finished(small_grid_run):
+    return small_grid_run
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ class Agent:
         # fail on a bad task / data dir in the driver, before Ray starts actors
         self.bench = load_benchmark(params.benchmark, data_dir=params.data_dir)
         self.bench.table(params.task)
-        self.algo = build_algo(params, stock_config(params) if stock else apex_config(params))
+        self.algo = build_algo(params, stock_config(params) if stock else apex_config(params), self.bench)
         self._seed_replay()
         self.curve = pd.DataFrame()
         self._train_s = 0.0

@@ -35,11 +35,25 @@ from .ray_runtime import quiet_env
 ENV_NAME = "nasxfer-NASEnv"
 
 
+TABLES_KEY = "tables"  # env_config key of a Ray ObjectRef to the benchmark, set on clusters
+
+
 def make_env(config: dict | None = None):
-    """RLlib env creator: an :class:`NASEnv` from a plain dict (``AgentParams.env_config()``)."""
+    """RLlib env creator: an :class:`NASEnv` from a plain dict (``AgentParams.env_config()``).
+
+    Where the config carries the benchmark as an object reference (``TABLES_KEY``, see
+    :func:`.ray_runtime.build_algo`), the runner takes its tables from Ray's object store."""
     from ..env import NASEnv
 
-    return NASEnv(**dict(config or {}))
+    config = dict(config or {})
+    tables = config.pop(TABLES_KEY, None)
+    if tables is not None:
+        import ray
+
+        from ..benchmark import provide
+
+        provide(ray.get(tables))
+    return NASEnv(**config)
 
 
 def _set_runner_epsilons(runner, eps: float, alpha: float, n_runners: int, seed: int, threads: int | None):

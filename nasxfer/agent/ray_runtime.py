@@ -88,11 +88,27 @@ def init_ray(params: AgentParams):
     return ray
 
 
-def build_algo(params: AgentParams, config):
-    """Init Ray as `params` say and build the algorithm of RLlib `config` (see :mod:`.apex`, :mod:`.stock`)."""
+def in_ray_worker() -> bool:
+    """Whether this process is a Ray worker (e.g. a grid unit running as a task on a cluster)."""
+    import ray
+
+    return ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE
+
+
+def build_algo(params: AgentParams, config, bench=None):
+    """Init Ray as `params` say and build the algorithm of RLlib `config` (see :mod:`.apex`, :mod:`.stock`).
+
+    On a cluster (``ray_address`` set, or this process a Ray worker) the env runners get
+    `bench`, the loaded benchmark, through the object store rather than from their node's disk."""
     import torch
 
     init_ray(params)
+    if bench is not None and config.num_env_runners and (params.ray_address or in_ray_worker()):
+        import ray
+
+        from .apex import TABLES_KEY
+
+        config.environment(env_config={**config.env_config, TABLES_KEY: ray.put(bench)})
     torch.set_num_threads(params.torch_threads)
     with warnings.catch_warnings():  # RLlib's build warns about its own internals; scoped to this call
         warnings.simplefilter("ignore")

@@ -1,0 +1,150 @@
+"""The transfer grid on a Ray cluster: its units run as concurrent Ray tasks.
+
+:func:`nasxfer.experiments.run_grid` hands its units here when the grid's agents name a cluster
+(``agent: {ray_address: ...}`` in the params file, or ``nasxfer grid --ray-address``). Each unit
+is one Ray task in a placement group of its own: a bundle for the learner (``torch_threads`` CPUs,
+and a GPU when the cluster has one and ``device`` allows it) and one per env runner, so a unit
+starts only where all it needs is free, and its runners, started inside the task, land in its own
+bundles (``placement_group_capture_child_tasks``). Ray decides where and when; the only order
+kept here is the grid's own: a transfer is submitted as soon as its source's weights exist.
+
+Nothing is assumed of a node but the installed package:
+
+* the benchmark tables go from the driver through the object store (one ``ray.put``); the task
+  serves them to its agent with :func:`nasxfer.benchmark.provide`, and its env runners get them
+  the same way (:func:`nasxfer.agent.ray_runtime.build_algo`);
+* a transfer's source weights travel as the checkpoint's bytes, and a scratch unit's weights
+  come back the same way; the driver writes every checkpoint and part into its results folder
+  (atomically, checkpoint before part, as a local run does), so resume works unchanged.
+
+A unit whose node or worker dies is rerun by Ray (``max_retries``); one whose own code fails
+stops the grid with its error, the units already finished kept. Either way what is written
+stays trustworthy: a part appears only once its unit has finished.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .errors import NasxferError
+from .experiments import checkpoint_dir, train_unit, write_part
+from .grid import GridConfig, Unit
+from .io import write_bytes_atomic
+
+# Ray reruns a unit whose worker or node died this many times (its own errors are never retried).
+MAX_RETRIES = 3
+# Order the checkpoint's files are written in (write_checkpoint's): meta.json, which holds the
+# weights' checksum, last.
+CHECKPOINT_FILES = ("weights.pt", "meta.json")
+
+
+def unit_bundles(params, cluster_gpus: float) -> list[dict]:
+    """Placement-group bundles of one unit: its learner (bundle 0: ``torch_threads`` CPUs, plus
+    a GPU when the cluster has GPUs and ``device`` is not ``cpu``) and one per env runner."""
+    learner = {"CPU": float(max(1, params.torch_threads))}
+    if cluster_gpus > 0 and params.device != "cpu":
+        learner["GPU"] = 1.0
+    return [learner] + [{"CPU": float(params.num_cpus_per_env_runner)}] * params.num_env_runners
+
+
+def _read_checkpoint(path: Path) -> dict[str, bytes]:
+    return {name: (path / name).read_bytes() for name in CHECKPOINT_FILES}
+
+
+def _write_checkpoint(files: dict[str, bytes], path: Path) -> None:
+    for name in CHECKPOINT_FILES:
+        write_bytes_atomic(files[name], path / name)
+
+
+def _unit_task(grid: GridConfig, unit: Unit, bench, source: dict[str, bytes] | None):
+    """One unit on a cluster node: (curve, record, the scratch unit's checkpoint files or None)."""
+    from .benchmark import provide
+
+    provide(bench)
+    with tempfile.TemporaryDirectory(prefix="nasxfer-unit-") as tmp:
+        source_dir = save_to = None
+        if source is not None:
+            source_dir = Path(tmp) / "source"
+            _write_checkpoint(source, source_dir)
+        if unit.scratch:
+            save_to = Path(tmp) / "weights"
+        curve, record = train_unit(grid, unit, source=source_dir, save_to=save_to)
+        files = _read_checkpoint(save_to) if save_to is not None else None
+    return curve, record, files
+
+
+def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, bar):
+    """Run `todo` as concurrent Ray tasks on the grid's cluster, yielding each unit once its part
+    (and a scratch unit's checkpoint) is written in `results_dir`."""
+    import ray
+    from ray.util.placement_group import placement_group, remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    from .agent.ray_runtime import init_ray
+    from .benchmark import load_benchmark
+    from .interrupt import reinstall
+
+    if not todo:
+        return
+    params = grid.agent_params(grid.tasks[0], grid.seeds[0])
+    init_ray(params)
+    reinstall()  # ray.init replaces the stop-signal handlers with its own
+    tables = ray.put(load_benchmark(grid.benchmark, data_dir=data_dir or params.data_dir))  # all tasks, as Agent loads
+    gpus = ray.cluster_resources().get("GPU", 0)
+    remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_unit_task)
+
+    todo_scratch = {(u.seed, u.target) for u in todo if u.scratch}
+    waiting = [u for u in todo if not u.scratch and (u.seed, u.source) in todo_scratch]
+    inflight: dict = {}  # ObjectRef -> (unit, placement group)
+
+    def submit(unit: Unit) -> None:
+        bundles = unit_bundles(grid.agent_params(unit.target, unit.seed), gpus)
+        pg = placement_group(bundles, strategy="PACK", name=f"nasxfer-{grid.run_name}-{unit.name}")
+        source = None if unit.scratch else _read_checkpoint(checkpoint_dir(results_dir, unit.seed, unit.source))
+        strategy = PlacementGroupSchedulingStrategy(
+            pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
+        )
+        ref = remote.options(
+            num_cpus=bundles[0]["CPU"],
+            num_gpus=bundles[0].get("GPU", 0),
+            scheduling_strategy=strategy,
+            name=unit.name,
+        ).remote(grid, unit, tables, source)
+        inflight[ref] = (unit, pg)
+
+    try:
+        for unit in todo:
+            if unit not in waiting:
+                submit(unit)
+        bar.set_postfix_str(f"{len(inflight)} submitted")
+        while inflight:
+            (ref,), _ = ray.wait(list(inflight), num_returns=1)
+            unit, pg = inflight.pop(ref)
+            try:
+                curve, record, files = ray.get(ref)
+            except ray.exceptions.RayTaskError:
+                raise  # the unit's own error (its type and message are the cause's)
+            except ray.exceptions.RayError as e:
+                raise NasxferError(
+                    f"grid unit {unit.name} was lost on the cluster after {MAX_RETRIES} reruns "
+                    f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): the finished units are "
+                    f"kept; resume the grid to rerun the rest"
+                ) from None
+            finally:
+                remove_placement_group(pg)
+            if files is not None:
+                _write_checkpoint(files, checkpoint_dir(results_dir, unit.seed, unit.target))
+            write_part(curve, record, unit, results_dir)
+            bar.set_postfix_str(unit.name)
+            yield unit
+            if unit.scratch:
+                for u in [u for u in waiting if (u.seed, u.source) == (unit.seed, unit.target)]:
+                    waiting.remove(u)
+                    submit(u)
+    finally:
+        for ref, (_, pg) in inflight.items():  # a stop signal or a failed unit: drop the units in flight
+            try:
+                ray.cancel(ref, force=True)
+            finally:
+                remove_placement_group(pg)
