@@ -148,3 +148,69 @@ def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, b
                 ray.cancel(ref, force=True)
             finally:
                 remove_placement_group(pg)
+
+
+# ---- what a grid costs on a cluster -----------------------------------------------------------
+
+
+def wall_time(grid: GridConfig, env_steps_per_s: float, nodes: int, cpus_per_node: int, gpus_per_node: int = 0):
+    """Hours a grid takes on `nodes` nodes, each unit training at `env_steps_per_s` (a measured
+    figure: ``benchmarks/bench_agent.py``), and the units that run at once.
+
+    Each node holds as many units as its CPUs (and GPUs, when the units ask for one) fit
+    (:func:`unit_bundles`; a unit's bundles on one node). The scratch units go first; their
+    transfers follow as the sources finish, so the grid takes the scratch waves plus the
+    transfer waves, each wave one unit's ``train_steps / env_steps_per_s``."""
+    import math
+
+    params = grid.agent_params(grid.tasks[0], grid.seeds[0])
+    bundles = unit_bundles(params, gpus_per_node)
+    cpus = sum(b["CPU"] for b in bundles)
+    per_node = math.floor(cpus_per_node / cpus)
+    if gpus_per_node and any("GPU" in b for b in bundles):
+        per_node = min(per_node, gpus_per_node)
+    slots = per_node * nodes
+    if slots < 1:
+        raise NasxferError(
+            f"a unit asks for {cpus:g} CPUs{' and a GPU' if gpus_per_node else ''}, more than a node of "
+            f"{cpus_per_node} CPUs holds: use bigger nodes, or fewer env runners per agent"
+        )
+    units = grid.units()
+    scratch = sum(u.scratch for u in units)
+    waves = math.ceil(scratch / slots) + math.ceil((len(units) - scratch) / slots)
+    unit_h = grid.train_steps / env_steps_per_s / 3600
+    return dict(
+        nodes=nodes,
+        cpus_per_node=cpus_per_node,
+        cpus_per_unit=cpus,
+        units=len(units),
+        concurrent_units=slots,
+        unit_hours=unit_h,
+        wall_hours=waves * unit_h,
+        agent_hours=len(units) * unit_h,
+    )
+
+
+def main(argv=None) -> int:
+    """Print :func:`wall_time` of a params file's grid for several cluster sizes."""
+    import argparse
+
+    import pandas as pd
+
+    from .profiles import load_params
+
+    ap = argparse.ArgumentParser(prog="python -m nasxfer.grid_cluster", description=main.__doc__)
+    ap.add_argument("params", help="params file, e.g. params/paper.yaml")
+    ap.add_argument("--env-steps-per-s", type=float, required=True, help="one unit's measured speed")
+    ap.add_argument("--cpus-per-node", type=int, default=32)
+    ap.add_argument("--gpus-per-node", type=int, default=0)
+    ap.add_argument("--nodes", type=int, nargs="+", default=[1, 4, 16, 64])
+    args = ap.parse_args(argv)
+    grid = load_params(args.params)["grid"]
+    rows = [wall_time(grid, args.env_steps_per_s, n, args.cpus_per_node, args.gpus_per_node) for n in args.nodes]
+    print(pd.DataFrame(rows).round(1).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,7 +22,7 @@ import yaml
 from .errors import NasxferError, unknown
 from .grid import grid_config
 
-PROFILES = ("ci", "laptop", "paper")
+PROFILES = ("ci", "laptop", "paper", "cluster")
 
 # A notebook parameter's name -> the type it must have (None: may be left unset).
 # profile: a profile name (params/<name>.yaml) or a path to a params file.

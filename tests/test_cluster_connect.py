@@ -70,3 +70,27 @@ def test_a_runner_that_cannot_build_its_env_names_the_cause(data_dir, monkeypatc
             Agent(AgentParams.ci(progress=False, ray_temp_dir=None))
     finally:
         ray.shutdown()
+
+
+def test_a_unit_asks_for_its_learner_and_runners_and_a_gpu_only_where_there_is_one():
+    from nasxfer.grid_cluster import unit_bundles
+
+    paper = AgentParams.preset("paper")
+    assert unit_bundles(paper, cluster_gpus=0) == [{"CPU": 2.0}] + [{"CPU": 1.0}] * 8
+    assert unit_bundles(paper, cluster_gpus=4)[0] == {"CPU": 2.0, "GPU": 1.0}
+    assert unit_bundles(paper.replace(device="cpu"), cluster_gpus=4)[0] == {"CPU": 2.0}
+    assert unit_bundles(AgentParams.preset("laptop"), cluster_gpus=0) == [{"CPU": 2.0}]  # samples in the learner
+
+
+def test_wall_time_counts_waves_of_the_units_a_cluster_holds_at_once(small_grid):
+    """small_grid: 2 scratch units, then 2 transfers; a ci unit is a 2-CPU learner and a 0.5-CPU runner."""
+    from nasxfer.grid_cluster import wall_time
+
+    one = small_grid.train_steps / 100 / 3600  # hours per unit at 100 env steps/s
+    both = wall_time(small_grid, 100, nodes=1, cpus_per_node=5)
+    assert both["cpus_per_unit"] == 2.5 and both["concurrent_units"] == 2
+    assert both["wall_hours"] == pytest.approx(2 * one) and both["agent_hours"] == pytest.approx(4 * one)
+    assert wall_time(small_grid, 100, nodes=1, cpus_per_node=3)["wall_hours"] == pytest.approx(4 * one)
+    assert wall_time(small_grid, 100, nodes=4, cpus_per_node=3)["wall_hours"] == pytest.approx(2 * one)
+    with pytest.raises(NasxferError, match="more than a node of 2 CPUs holds"):
+        wall_time(small_grid, 100, nodes=8, cpus_per_node=2)

@@ -10,7 +10,7 @@ from nasxfer.profiles import check_parameter, load_params, merge_grid, params_pa
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("profile", ["ci", "laptop", "paper"])
+@pytest.mark.parametrize("profile", ["ci", "laptop", "paper", "cluster"])
 def test_shipped_params_files_are_valid(profile):
     params = load_params(ROOT / f"params/{profile}.yaml")
     assert params["profile"] == profile and params["grid"].run_name == profile
@@ -118,7 +118,7 @@ def test_laptop_is_one_definition():
 # ---- how often runs are evaluated: the paper's moving average of 16 needs >= 107 evaluations ----
 
 
-@pytest.mark.parametrize("profile", ["ci", "laptop"])
+@pytest.mark.parametrize("profile", ["ci", "laptop", "cluster"])
 def test_shipped_profiles_evaluate_often_enough_for_the_moving_average(profile):
     import warnings
 
