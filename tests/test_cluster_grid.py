@@ -83,8 +83,31 @@ def cluster(tmp_path_factory):
     nodes = {**os.environ, **auth, "NASXFER_DATA": "/nonexistent/nasxfer-data", "NASXFER_CACHE": "/nonexistent/cache"}
     address = f"127.0.0.1:{port}"
     starts = [
-        [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2"],
-        [RAY, "start", "--address", address, "--node-ip-address", WORKER_IP, "--num-cpus", "2"],
+        [
+            RAY,
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--object-store-memory",
+            "200000000",
+        ],
+        [
+            RAY,
+            "start",
+            "--address",
+            address,
+            "--node-ip-address",
+            WORKER_IP,
+            "--num-cpus",
+            "2",
+            "--object-store-memory",
+            "200000000",
+        ],
     ]
     starts[0] += ["--include-dashboard=false", "--disable-usage-stats"]
     try:
