@@ -175,3 +175,15 @@ def test_pth_converter_refuses_other_files(tmp_path):
         from_transnas_pth(tmp_path / "x.pth")
     with pytest.raises(DataFileError, match="does not exist"):
         from_transnas_pth(tmp_path / "missing.pth")
+
+
+def test_a_provided_benchmark_is_served_without_reading_a_file(bench, monkeypatch):
+    """How a cluster node without the tables gets them: the driver's copy, provided in-process."""
+    from nasxfer import benchmark as b
+
+    monkeypatch.setattr(b, "_PROVIDED", {})
+    with pytest.raises(DataFileError, match="/nonexistent"):
+        b.load_benchmark("transnas-bench-101", data_dir="/nonexistent/tables")
+    b.provide(bench)
+    assert b.load_benchmark("transnas-bench-101", data_dir="/nonexistent/tables") is bench
+    assert b.load_benchmark("transnas", tasks="jigsaw", data_dir="/nonexistent/tables") is bench
