@@ -164,13 +164,22 @@ def main(argv=None) -> int:
         p0 = agent_params(a.tasks[0], a.seeds[0], a.steps, a.eval_every, a.shaping, overrides, a.data_dir)
     except NasxferError as e:
         sys.exit(f"bad agent settings: {e}")
-    # the preset's values too: a changed preset must not mix with agents trained under the old one
-    settings["learning"] = {k: getattr(p0, k) for k in LEARNING_FIELDS}
+    # every resolved agent value (the preset's too: a changed preset must not mix with agents
+    # trained under the old one), less the task and seed each agent sets and where it runs
+    from nasxfer.experiments import RUNTIME_KEYS
+
+    settings["agent"] = {k: v for k, v in p0.to_dict().items() if k not in ("task", "seed", *RUNTIME_KEYS)}
     cfg_path, curves_path = out / "config.json", out / "curves.csv"
     if cfg_path.is_file():
         old = json.loads(cfg_path.read_text())
-        if {k: old.get(k) for k in settings} != settings:
-            sys.exit(f"{out} holds results made with {old}, not {settings}: use another --out")
+        diff = sorted(k for k in SAME if old.get(k) != settings[k])
+        diff += sorted(
+            f"agent.{k}" for k in settings["agent"] if (old.get("agent") or {}).get(k) != settings["agent"][k]
+        )
+        if diff:
+            sys.exit(f"{out} holds agents made with other settings ({', '.join(diff)}): use another --out")
+    if not a.report:  # rewritten: `overrides` says how the settings are spelled now (e.g. a value
+        write_json_atomic(settings, cfg_path)  # that became the preset's own); results depend on SAME only
     curves = pd.read_csv(curves_path) if curves_path.is_file() else pd.DataFrame()
     done = set(map(tuple, curves[["task", "seed"]].drop_duplicates().to_numpy().tolist())) if len(curves) else set()
     if a.report and not len(curves):
@@ -184,8 +193,6 @@ def main(argv=None) -> int:
             p = agent_params(task, seed, a.steps, a.eval_every, a.shaping, overrides, a.data_dir)
             if a.ray_temp_dir:
                 p = p.replace(ray_temp_dir=a.ray_temp_dir)
-            if not cfg_path.is_file():
-                write_json_atomic(settings, cfg_path)
             t = time.perf_counter()
             c = train_curve(p)
             c.insert(0, "seed", seed)
@@ -216,23 +223,7 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
-LEARNING_FIELDS = (
-    "lr",
-    "target_update_freq",
-    "learning_starts",
-    "buffer_capacity",
-    "train_batch_size",
-    "td_error_loss",
-    "epsilon",
-    "tau",
-    "n_step",
-    "discount",
-    "training_intensity",
-    "num_env_runners",
-    "num_envs_per_env_runner",
-    "rollout_fragment_length",
-)
-
+SAME = ("steps", "eval_every", "shaping", "agent")  # what an agent's results depend on
 if __name__ == "__main__":
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     # the raylet's own wait for its agents (30 s by default), longer on a loaded machine

@@ -52,6 +52,12 @@ ROWS: list[tuple[str, str, str, str]] = [
         f"5e-05 {V2}",
         "laptop: 1e-4 for the small network at its short budget (5e-4 swung and collapsed on class_scene: outputs/stability)",
     ),
+    (
+        "lr_final",
+        "agent",
+        "one lr (no schedule given)",
+        "laptop: decays linearly to 1e-5 by the end of a run (at a constant lr jigsaw drifted below its untrained score)",
+    ),
     ("adam_epsilon", "agent", NOT_GIVEN, "ours: torch's default"),
     ("discount", "agent", NOT_GIVEN, "ours: a usual DQN value; keeps the 50-step horizon visible"),
     ("n_step", "agent", "3, partial episode bootstrapping", ""),

@@ -168,7 +168,7 @@ def apex_config(params: AgentParams):
         gym_env_vectorize_mode="sync",
     )
     config = config.training(
-        lr=params.lr,
+        lr=params.lr if params.lr_final is None else [[0, params.lr], [params.total_env_steps, params.lr_final]],
         adam_epsilon=params.adam_epsilon,
         gamma=params.discount,
         train_batch_size_per_learner=params.train_batch_size,
