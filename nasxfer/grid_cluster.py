@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import NasxferError
-from .experiments import checkpoint_dir, train_unit, write_part
+from .experiments import checkpoint_dir, cluster_address, train_unit, write_part
 from .grid import GridConfig, Unit
 from .io import write_bytes_atomic
 
@@ -46,6 +46,20 @@ def unit_bundles(params, cluster_gpus: float) -> list[dict]:
     if cluster_gpus > 0 and params.device != "cpu":
         learner["GPU"] = 1.0
     return [learner] + [{"CPU": float(params.num_cpus_per_env_runner)}] * params.num_env_runners
+
+
+def check_fits(bundles: list[dict], nodes: list[dict], address: str) -> None:
+    """Refuse a unit the cluster can never place (Ray would leave it pending, silently, for ever).
+    `nodes` as ``ray.nodes()`` gives them."""
+    cpus = [n["Resources"].get("CPU", 0) for n in nodes if n.get("Alive")]
+    need = sum(b["CPU"] for b in bundles)
+    if not cpus or need > sum(cpus) or bundles[0]["CPU"] > max(cpus):
+        raise NasxferError(
+            f"a grid unit asks for {need:g} CPUs ({bundles[0]['CPU']:g} for its learner, torch_threads; "
+            f"{len(bundles) - 1} env runners x {bundles[1]['CPU'] if len(bundles) > 1 else 0:g}), more than the "
+            f"cluster at {address} has ({sum(cpus):g} CPUs, at most {max(cpus, default=0):g} on one node): lower "
+            f"torch_threads, num_env_runners or num_cpus_per_env_runner in the params file's grid.agent, or add nodes"
+        )
 
 
 def _read_checkpoint(path: Path) -> dict[str, bytes]:
@@ -92,6 +106,7 @@ def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, b
     reinstall()  # ray.init replaces the stop-signal handlers with its own
     tables = ray.put(load_benchmark(grid.benchmark, data_dir=data_dir or params.data_dir))  # all tasks, as Agent loads
     gpus = ray.cluster_resources().get("GPU", 0)
+    check_fits(unit_bundles(params, gpus), ray.nodes(), cluster_address(grid))
     remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_unit_task)
 
     todo_scratch = {(u.seed, u.target) for u in todo if u.scratch}
@@ -146,8 +161,9 @@ def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, b
         for ref, (_, pg) in inflight.items():  # a stop signal or a failed unit: drop the units in flight
             try:
                 ray.cancel(ref, force=True)
-            finally:
-                remove_placement_group(pg)
+            except Exception:  # finished meanwhile, or its node is gone: nothing left to cancel
+                pass
+            remove_placement_group(pg)
 
 
 # ---- what a grid costs on a cluster -----------------------------------------------------------

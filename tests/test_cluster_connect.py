@@ -94,3 +94,19 @@ def test_wall_time_counts_waves_of_the_units_a_cluster_holds_at_once(small_grid)
     assert wall_time(small_grid, 100, nodes=4, cpus_per_node=3)["wall_hours"] == pytest.approx(2 * one)
     with pytest.raises(NasxferError, match="more than a node of 2 CPUs holds"):
         wall_time(small_grid, 100, nodes=8, cpus_per_node=2)
+
+
+def test_a_unit_the_cluster_cannot_place_is_refused_naming_the_fix():
+    from nasxfer.grid_cluster import check_fits, unit_bundles
+
+    nodes = [{"Alive": True, "Resources": {"CPU": 4.0}}, {"Alive": True, "Resources": {"CPU": 4.0}}]
+    paper = unit_bundles(AgentParams.preset("paper"), 0)  # 2 + 8 x 1 CPUs
+    with pytest.raises(
+        NasxferError, match=r"asks for 10 CPUs .* has \(8 CPUs, at most 4 on one node\).*num_env_runners"
+    ):
+        check_fits(paper, nodes, "10.0.0.5:6379")
+    check_fits(paper, [*nodes, {"Alive": True, "Resources": {"CPU": 2.0}}], "10.0.0.5:6379")  # spread over nodes
+    with pytest.raises(NasxferError, match="at most 1 on one node"):
+        check_fits([{"CPU": 2.0}], [{"Alive": True, "Resources": {"CPU": 1.0}}] * 4, "10.0.0.5:6379")
+    with pytest.raises(NasxferError, match="0 CPUs"):
+        check_fits([{"CPU": 2.0}], [{"Alive": False, "Resources": {"CPU": 8.0}}], "10.0.0.5:6379")
