@@ -51,8 +51,9 @@ with the maximum priority rather than priorities computed on the workers; one
 replay buffer in the driver rather than 4 shards (see :mod:`.apex`).
 
 **Laptop profile** (the field defaults): the paper's settings at a 2-core scale (a
-smaller network and batch, sampling in the driver, a shorter budget; docs/paper_vs_nasxfer.md
-gives each difference and why), with the improvement reward (above).
+smaller network and batch, sampling in the driver, a shorter budget, an lr of 1e-4
+decaying to 1e-5 over a run; docs/paper_vs_nasxfer.md gives each difference and why),
+with the improvement reward (above).
 """
 
 from __future__ import annotations
