@@ -115,6 +115,35 @@ def grid(args) -> int:
     return 0
 
 
+def reproduce(args) -> int:
+    """Render every notebook for a profile; with --fresh run its grid first (resumable, stoppable)."""
+    import shlex
+
+    from .interrupt import GridStopped, stop_on_signals
+    from .reproduce import reproduce as render
+
+    with stop_on_signals():
+        try:
+            out = render(
+                args.params,
+                fresh=args.fresh,
+                only=args.notebooks,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+            )
+        except GridStopped as e:
+            import ray
+
+            ray.shutdown()
+            again = shlex.join(["nasxfer", "reproduce", *sys.argv[2:]])
+            print(
+                f"nasxfer: stopped by {e.name} after {e.done}/{e.total} agents; resume with: {again}", file=sys.stderr
+            )
+            return 128 + e.signum
+    print(f"notebooks: {out}/ (HTML: nasxfer report {out.parent})")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="nasxfer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -131,6 +160,14 @@ def main(argv=None) -> int:
         default=None,
         help="a Ray cluster (host:port that `ray start --head` printed): the grid's units run there in parallel",
     )
+    rp = sub.add_parser(
+        "reproduce", help="render every notebook with papermill into <results_dir>/notebooks/ (the paper's figures)"
+    )
+    rp.add_argument("params", nargs="?", default="laptop", help="a profile (params/<name>.yaml) or a params file")
+    rp.add_argument("--fresh", action="store_true", help="run (or resume) the profile's grid first")
+    rp.add_argument("--notebooks", nargs="+", default=None, help="only these, e.g. 03_rq1_pretraining")
+    rp.add_argument("--results-dir", default=None, help="default: the params file's results_dir")
+    rp.add_argument("--data-dir", default=None)
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
     for q in (p, s):  # the summary's options work without naming the subcommand
         q.add_argument("--benchmark", default="transnas-bench-101")
@@ -154,6 +191,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "grid":
             return grid(args)
+        if args.command == "reproduce":
+            return reproduce(args)
         {"report": report}.get(args.command, summary)(args)
     except NasxferError as e:
         print(f"nasxfer: error: {e}", file=sys.stderr)
