@@ -166,9 +166,9 @@ def main(argv=None) -> int:
         sys.exit(f"bad agent settings: {e}")
     # every resolved agent value (the preset's too: a changed preset must not mix with agents
     # trained under the old one), less the task and seed each agent sets and where it runs
-    from nasxfer.experiments import RUNTIME_KEYS
+    from nasxfer.experiments import shared_settings
 
-    settings["agent"] = {k: v for k, v in p0.to_dict().items() if k not in ("task", "seed", *RUNTIME_KEYS)}
+    settings["agent"] = shared_settings(p0)
     cfg_path, curves_path = out / "config.json", out / "curves.csv"
     if cfg_path.is_file():
         old = json.loads(cfg_path.read_text())

@@ -75,9 +75,23 @@ def summary(args) -> None:
         print(pd.DataFrame(rows).set_index("task").to_string())
 
 
+def _stopped(e, again: list[str]) -> int:
+    """Shut Ray down after a stop signal, say how far the grid got and the command that resumes it."""
+    import shlex
+
+    import ray
+
+    ray.shutdown()  # the driver's local cluster: no Ray process outlives the run
+    print(
+        f"nasxfer: stopped by {e.name} after {e.done}/{e.total} agents; resume with: {shlex.join(again)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 128 + e.signum
+
+
 def grid(args) -> int:
     """Run the grid; SIGTERM / SIGINT drop the unit in flight, keep the finished, and say how to resume."""
-    import shlex
     import warnings
     from dataclasses import asdict
 
@@ -102,23 +116,13 @@ def grid(args) -> int:
         try:
             run_grid(g, out, data_dir=args.data_dir)
         except GridStopped as e:
-            import ray
-
-            ray.shutdown()  # the driver's local cluster: no Ray process outlives the run
-            print(
-                f"nasxfer: stopped by {e.name} after {e.done}/{e.total} agents; resume with: {shlex.join(again)}",
-                file=sys.stderr,
-                flush=True,
-            )
-            return 128 + e.signum
+            return _stopped(e, again)
     print(f"results: {out}/results.parquet, curves: {out}/curves.parquet")
     return 0
 
 
 def reproduce(args) -> int:
     """Render every notebook for a profile; with --fresh run its grid first (resumable, stoppable)."""
-    import shlex
-
     from .interrupt import GridStopped, stop_on_signals
     from .reproduce import reproduce as render
 
@@ -132,14 +136,11 @@ def reproduce(args) -> int:
                 data_dir=args.data_dir,
             )
         except GridStopped as e:
-            import ray
-
-            ray.shutdown()
-            again = shlex.join(["nasxfer", "reproduce", *sys.argv[2:]])
-            print(
-                f"nasxfer: stopped by {e.name} after {e.done}/{e.total} agents; resume with: {again}", file=sys.stderr
-            )
-            return 128 + e.signum
+            again = ["nasxfer", "reproduce", args.params, "--fresh"]
+            again += ["--notebooks", *args.notebooks] if args.notebooks else []
+            again += ["--results-dir", args.results_dir] if args.results_dir else []
+            again += ["--data-dir", args.data_dir] if args.data_dir else []
+            return _stopped(e, again)
     print(f"notebooks: {out}/ (HTML: nasxfer report {out.parent})")
     return 0
 

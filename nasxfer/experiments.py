@@ -95,10 +95,15 @@ def _grid_dict(grid) -> dict:
     return {**d, "agent": _comparable(d.get("agent") or {})}
 
 
+def shared_settings(params) -> dict:
+    """What every agent of a run shares of resolved `params` (AgentParams): all but the task and
+    seed each agent sets and where it runs (:data:`RUNTIME_KEYS`)."""
+    return {k: v for k, v in _comparable(params.to_dict()).items() if k not in ("task", "seed")}
+
+
 def config_record(grid: GridConfig) -> dict:
     """``config.json``: the grid, its resolved agent parameters (task and seed vary per unit), the version."""
-    resolved = grid.agent_params(grid.tasks[0], grid.seeds[0]).to_dict()
-    agent = {k: v for k, v in _comparable(resolved).items() if k not in ("task", "seed")}
+    agent = shared_settings(grid.agent_params(grid.tasks[0], grid.seeds[0]))
     return {"grid": asdict(grid), "agent_params": agent, "nasxfer_version": _version()}
 
 

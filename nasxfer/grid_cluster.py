@@ -30,13 +30,9 @@ from pathlib import Path
 from .errors import NasxferError
 from .experiments import checkpoint_dir, cluster_address, train_unit, write_part
 from .grid import GridConfig, Unit
-from .io import write_bytes_atomic
 
 # Ray reruns a unit whose worker or node died this many times (its own errors are never retried).
 MAX_RETRIES = 3
-# Order the checkpoint's files are written in (write_checkpoint's): meta.json, which holds the
-# weights' checksum, last.
-CHECKPOINT_FILES = ("weights.pt", "meta.json")
 
 
 def unit_bundles(params, cluster_gpus: float) -> list[dict]:
@@ -62,17 +58,9 @@ def check_fits(bundles: list[dict], nodes: list[dict], address: str) -> None:
         )
 
 
-def _read_checkpoint(path: Path) -> dict[str, bytes]:
-    return {name: (path / name).read_bytes() for name in CHECKPOINT_FILES}
-
-
-def _write_checkpoint(files: dict[str, bytes], path: Path) -> None:
-    for name in CHECKPOINT_FILES:
-        write_bytes_atomic(files[name], path / name)
-
-
 def _unit_task(grid: GridConfig, unit: Unit, bench, source: dict[str, bytes] | None):
     """One unit on a cluster node: (curve, record, the scratch unit's checkpoint files or None)."""
+    from .agent.checkpoints import checkpoint_files, write_checkpoint_files
     from .benchmark import provide
 
     provide(bench)
@@ -80,11 +68,11 @@ def _unit_task(grid: GridConfig, unit: Unit, bench, source: dict[str, bytes] | N
         source_dir = save_to = None
         if source is not None:
             source_dir = Path(tmp) / "source"
-            _write_checkpoint(source, source_dir)
+            write_checkpoint_files(source, source_dir)
         if unit.scratch:
             save_to = Path(tmp) / "weights"
         curve, record = train_unit(grid, unit, source=source_dir, save_to=save_to)
-        files = _read_checkpoint(save_to) if save_to is not None else None
+        files = checkpoint_files(save_to) if save_to is not None else None
     return curve, record, files
 
 
@@ -95,6 +83,7 @@ def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, b
     from ray.util.placement_group import placement_group, remove_placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+    from .agent.checkpoints import checkpoint_files, write_checkpoint_files
     from .agent.ray_runtime import init_ray
     from .benchmark import load_benchmark
     from .interrupt import reinstall
@@ -105,8 +94,9 @@ def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, b
     init_ray(params)
     reinstall()  # ray.init replaces the stop-signal handlers with its own
     tables = ray.put(load_benchmark(grid.benchmark, data_dir=data_dir or params.data_dir))  # all tasks, as Agent loads
-    gpus = ray.cluster_resources().get("GPU", 0)
-    check_fits(unit_bundles(params, gpus), ray.nodes(), cluster_address(grid))
+    # every unit asks for the same (the layout fields are the grid's, not the task's or seed's)
+    bundles = unit_bundles(params, ray.cluster_resources().get("GPU", 0))
+    check_fits(bundles, ray.nodes(), cluster_address(grid))
     remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_unit_task)
 
     todo_scratch = {(u.seed, u.target) for u in todo if u.scratch}
@@ -114,9 +104,8 @@ def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, b
     inflight: dict = {}  # ObjectRef -> (unit, placement group)
 
     def submit(unit: Unit) -> None:
-        bundles = unit_bundles(grid.agent_params(unit.target, unit.seed), gpus)
         pg = placement_group(bundles, strategy="PACK", name=f"nasxfer-{grid.run_name}-{unit.name}")
-        source = None if unit.scratch else _read_checkpoint(checkpoint_dir(results_dir, unit.seed, unit.source))
+        source = None if unit.scratch else checkpoint_files(checkpoint_dir(results_dir, unit.seed, unit.source))
         strategy = PlacementGroupSchedulingStrategy(
             pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
         )
@@ -149,7 +138,7 @@ def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, b
             finally:
                 remove_placement_group(pg)
             if files is not None:
-                _write_checkpoint(files, checkpoint_dir(results_dir, unit.seed, unit.target))
+                write_checkpoint_files(files, checkpoint_dir(results_dir, unit.seed, unit.target))
             write_part(curve, record, unit, results_dir)
             bar.set_postfix_str(unit.name)
             yield unit

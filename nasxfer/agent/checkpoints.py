@@ -35,6 +35,11 @@ RECREATE = (
 )
 
 
+# A checkpoint's files, in the order they are written: meta.json, which holds the weights'
+# checksum, last.
+FILES = ("weights.pt", "meta.json")
+
+
 def write_checkpoint(path, state_dict: dict, meta: dict) -> Path:
     """Write a weights checkpoint atomically: ``weights.pt`` then ``meta.json`` with its checksum.
 
@@ -50,9 +55,22 @@ def write_checkpoint(path, state_dict: dict, meta: dict) -> Path:
         "sha256": hashlib.sha256(data).hexdigest(),
         "tensors": {k: list(v.shape) for k, v in state_dict.items()},
     }
-    write_bytes_atomic(data, path / "weights.pt")
-    write_json_atomic(meta, path / "meta.json")
+    write_bytes_atomic(data, path / FILES[0])
+    write_json_atomic(meta, path / FILES[1])
     return path
+
+
+def checkpoint_files(path) -> dict[str, bytes]:
+    """A checkpoint's files as bytes (to send it to another machine unchanged)."""
+    return {name: (Path(path) / name).read_bytes() for name in FILES}
+
+
+def write_checkpoint_files(files: dict[str, bytes], path) -> Path:
+    """Write :func:`checkpoint_files`' bytes as a checkpoint at `path`, atomically and in
+    :data:`FILES` order, as :func:`write_checkpoint` does; the bytes are kept, so the checksum holds."""
+    for name in FILES:
+        write_bytes_atomic(files[name], Path(path) / name)
+    return Path(path)
 
 
 def _bad(file: Path, problem: str, fix: str = RECREATE) -> NasxferError:
