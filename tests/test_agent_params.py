@@ -130,11 +130,3 @@ def test_paper_vs_nasxfer_columns_are_the_preset_values():
         assert ours("paper")[name] == fmt(getattr(paper, name))
         assert ours("laptop")[name] == fmt(getattr(laptop, name))
     assert ours("paper")["lr"] == "5e-05" and ours("paper")["train_steps"] == "10,000,000"
-
-
-def test_lr_final_is_a_linear_schedule_over_the_run_and_none_keeps_lr():
-    from nasxfer.agent.apex import apex_config
-
-    assert apex_config(AgentParams.paper()).lr == 5e-5
-    p = AgentParams.laptop(lr=1e-4, lr_final=1e-5, total_env_steps=4_000)
-    assert apex_config(p).lr == [[0, 1e-4], [4_000, 1e-5]]  # RLlib interpolates by env steps sampled

@@ -81,8 +81,12 @@ class Agent:
         self.source: dict | None = None  # set by load_weights: where the initial weights came from
 
     def _seed_replay(self, *more: int) -> None:
-        # RLlib's episode replay buffers draw from np.random.default_rng(None): without this, two
-        # runs with one seed sample different batches and part from the first update on
+        if hasattr(self.algo, "reseed"):  # ApeX: our replay and sampler (seeded at build, reseeded on restore)
+            if more:
+                self.algo.reseed(*more)
+            return
+        # RLlib's episode replay buffers (stock DQN) draw from np.random.default_rng(None): without
+        # this, two runs with one seed sample different batches and part from the first update on
         buf = getattr(self.algo, "local_replay_buffer", None)
         if buf is not None and hasattr(buf, "rng"):
             buf.rng = np.random.default_rng([int(self.params.seed), *map(int, more)])
@@ -90,6 +94,8 @@ class Agent:
     # ---- counters -------------------------------------------------------------------------
     @property
     def env_steps(self) -> int:
+        if hasattr(self.algo, "env_steps_sampled"):
+            return int(self.algo.env_steps_sampled)
         from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
         return int(self.algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
@@ -112,6 +118,8 @@ class Agent:
     @property
     def updates(self) -> int:
         """Learner updates (gradient steps) so far."""
+        if hasattr(self.algo, "updates"):
+            return int(self.algo.updates)
         return int(getattr(self, "_updates", 0))
 
     # ---- the learner's module ---------------------------------------------------------------
@@ -175,6 +183,9 @@ class Agent:
         last = start
         while self.env_steps < end:
             t = time.perf_counter()
+            # ApeX samples up to the next evaluation in one iteration (RLlib's per-iteration
+            # bookkeeping then runs once per evaluation, not once per sampling round)
+            self.algo.steps_per_iteration = min(next_eval, end) - self.env_steps
             result = self.algo.train()
             self._train_s += time.perf_counter() - t
             self._count_updates(result)
@@ -278,6 +289,8 @@ class Agent:
         agent._seed_replay(agent.env_steps)  # the buffer's generator state is no part of RLlib's checkpoint
         agent._train_s = meta.get("train_s", 0.0)
         agent._updates = meta.get("updates", 0)
+        if getattr(agent.algo, "updates", None) == 0:  # a checkpoint from before ApeX kept its count here
+            agent.algo.updates = int(agent._updates)
         agent.source = meta.get("source")
         agent._queried = set(meta.get("queried", ()))
         if (path / "curve.csv").stat().st_size > 1:

@@ -1,30 +1,29 @@
-"""Ape-X built from RLlib's DQN pieces (Ray 2.60 has no Ape-X algorithm).
+"""Ape-X on RLlib: RLlib's algorithm shell, learner, env runners; our replay, sampling and update.
 
-What we use from RLlib unchanged: ``DQN`` (training loop), ``DQNTorchLearner``
-(double-Q, n-step, Huber TD loss, target network), its
-``PrioritizedEpisodeReplayBuffer``, env runners, Adam with global-norm clipping.
-What is ours: the RLModule (:mod:`.rl_module`) and a callback that gives every
-actor its Ape-X epsilon. This module holds the Ape-X config, that callback and the
-env creator; Ray start-up is :mod:`.ray_runtime`, the stock-DQN baseline :mod:`.stock`.
+What is RLlib's: the ``DQN`` algorithm shell we subclass (:class:`ApeX`: config, Ray actors,
+the learner's module and Adam optimizer, its placement on a GPU, checkpoints), the env runners
+of the paper layout (remote Ape-X actors) and the callback hooks. What is ours, each because
+RLlib's version cost more than the network on 2 cores (benchmarks/bench_agent.py): the
+prioritized n-step replay of compact observations (:mod:`.replay`), sampling in the driver
+with the learner's own network (:mod:`.sampler`), and the DQN update (:mod:`.learner`).
+This module holds :class:`ApeX` and its config, the epsilon callback and the env creator;
+Ray start-up is :mod:`.ray_runtime`, the stock-DQN baseline :mod:`.stock`.
 
 Differences from the Ape-X paper (Horgan et al. 2018), and why:
-- Sampling is synchronous inside ``training_step`` (sample, add, update, sync),
-  not actors running free beside the learner: that is how RLlib's DQN is built;
-  on a 2-core machine asynchrony would buy little, as the learner and runners
-  share the same cores.
+- Sampling and learning alternate in one training step (sample a round, train the updates it
+  owes, sync), not actors running free beside the learner: on a 2-core machine the learner and
+  the actors share the cores anyway, and alternating keeps a seeded run bit-reproducible.
 - One prioritized buffer in the driver, not sharded replay actors.
 - New transitions enter with max priority, not actor-computed priorities
-  (RLlib's buffer does so; actors would need a second forward of the target net).
-- Beta is constant (0.4), not annealed (RLlib's DQN passes a fixed beta).
+  (actors would need a second forward of the target net).
+- Beta is constant (0.4), not annealed.
 - Ape-X "actors" are (runner, env) pairs: each env in a runner's vector gets its
   own epsilon, so N = num_env_runners * num_envs_per_env_runner actors share
   ``eps ** (1 + alpha * i / (N - 1))`` (see :func:`params.apex_epsilons`).
-- The target network is copied every ``target_update_freq`` *env steps*
-  (RLlib's unit), not every 2500 learner updates.
-- The replay ratio (``training_intensity``, samples trained per env step) is set,
-  not Ape-X's free-running learner: sampling is synchronous, so the ratio is what
-  RLlib's round-robin of sampling rounds and updates gives (whole numbers of each,
-  see :func:`rllib_training_intensity`); the agent benchmark prints the ratio measured.
+- The target network is copied every ``target_update_freq`` *env steps*, not every 2500
+  learner updates (RLlib's unit, kept so the presets mean what they meant).
+- The replay ratio is ``training_intensity`` exactly: each round adds ``ratio * steps /
+  batch`` owed updates and trains the whole ones (the remainder carries to the next round).
 """
 
 from __future__ import annotations
@@ -94,34 +93,6 @@ def epsilon_callback(eps: float, alpha: float):
     return ApexEpsilonCallback
 
 
-def rllib_training_intensity(params: AgentParams) -> float | None:
-    """The value to give RLlib's ``training_intensity`` so that ``params.training_intensity`` samples
-    are trained per env step sampled.
-
-    RLlib (2.60, ``dqn.calculate_rr_weights``) divides by a "native ratio" that counts
-    ``num_env_runners + 1`` samplers, but with remote runners the driver's own runner does not
-    sample: taken as is, the ratio would come out ``(R + 1) / R`` times too high. It then rounds to a
-    whole number of updates per sampling round (or of rounds per update), so the ratio is exact
-    when ``training_intensity * runners * envs * fragment / train_batch_size`` (or its inverse) is
-    whole; otherwise it is the nearest such ratio.
-    """
-    if params.training_intensity is None:
-        return None
-    r = params.num_env_runners
-    return params.training_intensity * max(r, 1) / (r + 1)
-
-
-def achieved_training_intensity(params: AgentParams) -> float | None:
-    """Samples trained per env step RLlib's round-robin gives for `params` (see :func:`rllib_training_intensity`)."""
-    per_round = params.rollout_fragment_length * params.num_envs_per_env_runner * max(params.num_env_runners, 1)
-    if params.training_intensity is None:
-        return params.train_batch_size / per_round
-    weight = params.training_intensity * per_round / params.train_batch_size
-    if weight < 1:
-        return params.train_batch_size / (per_round * int(round(1 / weight)))
-    return int(round(weight)) * params.train_batch_size / per_round
-
-
 def learner_resources(params: AgentParams) -> dict:
     """RLlib learner resources for `params.device`: the learner is in the driver (num_learners=0)
     and trains on the GPU when ``num_gpus_per_learner`` is 1. Nothing else changes: runners and
@@ -129,11 +100,10 @@ def learner_resources(params: AgentParams) -> dict:
     return dict(num_learners=0, num_gpus_per_learner=1 if params.learner_device() == "cuda" else 0)
 
 
-def base_config(params: AgentParams, *, eps: float, alpha: float):
+def base_config(params: AgentParams, *, eps: float, alpha: float, config=None):
     """The DQNConfig pieces every run shares: env, RLModule, learner, reporting, seed, and the
     epsilon callback for `eps` / `alpha`. :func:`apex_config` and ``stock.stock_config`` add the rest."""
     quiet_env()
-    from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.tune.registry import register_env
 
@@ -142,9 +112,12 @@ def base_config(params: AgentParams, *, eps: float, alpha: float):
     register_env(ENV_NAME, make_env)
     # only what NASQModule reads (see its docstring); the callback gets eps / alpha itself
     model_config = dict(params.network_config(), actor_epsilon=eps, seed=params.seed)
+    if config is None:
+        from ray.rllib.algorithms.dqn import DQNConfig
+
+        config = DQNConfig()
     return (
-        DQNConfig()
-        .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
+        config.api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
         .framework("torch")
         .environment(ENV_NAME, env_config=params.env_config())
         .rl_module(rl_module_spec=RLModuleSpec(module_class=NASQModule, model_config=model_config))
@@ -157,9 +130,16 @@ def base_config(params: AgentParams, *, eps: float, alpha: float):
     )
 
 
+def apex_config_class():
+    from .algorithm import ApeXConfig
+
+    return ApeXConfig
+
+
 def apex_config(params: AgentParams):
     """The RLlib ``DQNConfig`` of Ape-X for `params`."""
-    config = base_config(params, eps=params.epsilon, alpha=params.epsilon_alpha)
+    config = base_config(params, eps=params.epsilon, alpha=params.epsilon_alpha, config=apex_config_class()())
+    config.agent_params = params.to_dict()
     config = config.env_runners(
         num_env_runners=params.num_env_runners,
         num_envs_per_env_runner=params.num_envs_per_env_runner,
@@ -168,7 +148,7 @@ def apex_config(params: AgentParams):
         gym_env_vectorize_mode="sync",
     )
     config = config.training(
-        lr=params.lr if params.lr_final is None else [[0, params.lr], [params.total_env_steps, params.lr_final]],
+        lr=params.lr,  # ApeX sets the lr of each update itself (learner.lr_at: lr -> lr_final)
         adam_epsilon=params.adam_epsilon,
         gamma=params.discount,
         train_batch_size_per_learner=params.train_batch_size,
@@ -180,14 +160,8 @@ def apex_config(params: AgentParams):
         target_network_update_freq=params.target_update_freq,
         tau=params.tau,
         num_steps_sampled_before_learning_starts=params.learning_starts,
-        training_intensity=rllib_training_intensity(params),
         td_error_loss_fn=params.td_error_loss,
-        # changing "type" would replace the whole dict: pass alpha/beta explicitly anyway
-        replay_buffer_config={
-            "type": "PrioritizedEpisodeReplayBuffer",
-            "capacity": params.buffer_capacity,
-            "alpha": params.prio_alpha,
-            "beta": params.prio_beta,
-        },
+        # RLlib builds this buffer but ApeX never fills it (ours is ApeX.replay): keep it tiny
+        replay_buffer_config={"type": "PrioritizedEpisodeReplayBuffer", "capacity": 1},
     )
     return config

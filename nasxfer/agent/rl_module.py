@@ -29,6 +29,18 @@ from ..encoding import encoding_size
 from .qnetwork import NETWORK_KEYS, QNetwork
 
 
+def epsilon_greedy(q: torch.Tensor, mask, epsilons: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """Ape-X actors' actions: row i of the (B, S) Q-values explores with ``epsilons[i]`` (cycled
+    over the rows), drawing uniformly over its unmasked slots, else takes the best slot."""
+    greedy = q.argmax(-1).cpu()  # the draws are on CPU, whatever device the network is on
+    b = greedy.shape[0]
+    eps = epsilons.repeat((b + len(epsilons) - 1) // len(epsilons))[:b]
+    explore = torch.rand(b, generator=rng) < eps
+    # uniform over unmasked slots: multinomial on the mask as weights
+    random = torch.multinomial(torch.as_tensor(mask).float(), 1, generator=rng).squeeze(-1)
+    return torch.where(explore, random, greedy)
+
+
 class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
     """The Q-network as an RLlib module.
 
@@ -71,13 +83,8 @@ class NASQModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
 
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs) -> dict[str, Any]:
         obs = batch[Columns.OBS]
-        greedy = self._q(self.qnet, obs).argmax(-1)
-        b = greedy.shape[0]
-        eps = self._epsilons.repeat((b + len(self._epsilons) - 1) // len(self._epsilons))[:b]
-        explore = torch.rand(b, generator=self._rng) < eps
-        # uniform over unmasked slots: multinomial on the mask as weights
-        random = torch.multinomial(obs["action_mask"].float(), 1, generator=self._rng).squeeze(-1)
-        return {Columns.ACTIONS: torch.where(explore, random, greedy)}
+        actions = epsilon_greedy(self._q(self.qnet, obs), obs["action_mask"], self._epsilons, self._rng)
+        return {Columns.ACTIONS: actions}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs, nxt = batch[Columns.OBS], batch[Columns.NEXT_OBS]
