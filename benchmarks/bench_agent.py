@@ -4,7 +4,8 @@ stock DQN settings, one run, one process.
 Prints, for each configuration on the same env (class_object) and the same network:
 env steps/s, learner updates/s, the replay ratio it trained at (samples trained per env
 step, measured: updates x batch / env steps), replay memory per stored transition
-(measured from the buffer: the pickled bytes of its episodes / the transitions it holds),
+(measured from the buffer: its arrays per slot for ours, the pickled bytes of its episodes per
+transition for RLlib's),
 env steps and seconds to reach a greedy evaluation score (mean final test metric over the
 fixed start cells), the seconds of one greedy evaluation, and peak memory (driver + Ray
 processes it started). Then the gain of ours over stock as ratios.
@@ -95,10 +96,13 @@ class PeakMemory:
 
 
 def replay_bytes_per_transition(algo) -> float:
-    """Pickled bytes of the replay buffer's episodes per transition it stores (arrays pickle as
-    their raw bytes; infos, lists and episode objects count as well)."""
+    """Bytes per stored transition: our buffer's arrays and trees over its capacity (ApeX), or the
+    pickled bytes of RLlib's episodes per transition they hold (stock DQN's episode buffer)."""
     import pickle
 
+    ours = getattr(algo, "replay", None)
+    if ours is not None:
+        return ours.bytes_per_transition
     buf = getattr(algo, "local_replay_buffer", None)
     if buf is None or not hasattr(buf, "episodes"):  # not an episode buffer: nothing to measure this way
         return float("nan")
@@ -195,12 +199,14 @@ def ceiling(params, ratio: float, reps: int = 15) -> dict:
     }
 
 
-# RLlib's own timers of DQN's training_step (moving means, seconds per call)
+# the training step's timers (moving means, seconds per call), under RLlib's names: ApeX logs
+# them around its own phases (in the driver layout "sample" includes writing each step to
+# replay), stock DQN around RLlib's (its learner update includes RLlib's connectors)
 _TIMERS = {
     "sample (acting + env)": "env_runner_sampling_timer",
     "replay add": "replay_buffer_add_data_timer",
-    "replay sample (n-step episodes)": "replay_buffer_sampling_timer",
-    "learner update (connectors + loss + step)": "learner_update_timer",
+    "replay sample": "replay_buffer_sampling_timer",
+    "learner update": "learner_update_timer",
     "priority update": "replay_buffer_update_prios_timer",
     "weight sync to runners": "synch_weights",
 }
@@ -213,7 +219,10 @@ def time_split(agent) -> dict:
 
     out = {}
     for label, key in _TIMERS.items():
-        v = agent.algo.metrics.peek((TIMERS, key), default=None)
+        try:  # a phase this layout does not have (no remote runners: no separate add, no sync)
+            v = agent.algo.metrics.peek((TIMERS, key))
+        except KeyError:
+            v = None
         if v is not None:
             out[f"ms per call: {label}"] = round(float(v) * 1e3, 1)
     return out

@@ -71,7 +71,7 @@ ROWS: list[tuple[str, str, str, str]] = [
         "laptop: at 20,000 env steps per agent neither capacity fills, so both keep every transition",
     ),
     ("prio_alpha", "agent", f"0.6 {V2}", ""),
-    ("prio_beta", "agent", f"0.4 {V2}", "constant (RLlib passes a fixed beta)"),
+    ("prio_beta", "agent", f"0.4 {V2}", "constant, not annealed (as RLlib's DQN; ours keeps it)"),
     (
         "target_update_freq",
         "agent",
@@ -94,7 +94,7 @@ ROWS: list[tuple[str, str, str, str]] = [
         "num_env_runners",
         "agent",
         "8 workers x 1 CPU",
-        "laptop: none, the driver samples (RLlib's DQN samples and trains in turn, so on 2 cores a runner "
+        "laptop: none, the driver samples (the agent samples and trains in turn, so on 2 cores a runner "
         "process only adds a round trip)",
     ),
     (
@@ -109,7 +109,7 @@ ROWS: list[tuple[str, str, str, str]] = [
         "num_cpus",
         "agent",
         "driver 2 + 8 workers + 4 replay shards",
-        "one replay buffer in the driver (RLlib), no shards",
+        "one replay buffer in the driver, no shards",
     ),
     ("device", "agent", "1 GPU learner", "auto: the learner on CUDA when torch sees one, else on CPU"),
     # ---- budgets and evaluation

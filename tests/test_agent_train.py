@@ -49,12 +49,33 @@ def test_save_restore_resumes(trained, tmp_path):
     w = trained.get_weights()
     steps = trained.env_steps
     with Agent.restore(tmp_path / "ckpt") as back:
-        assert back.env_steps == steps
+        assert back.env_steps == steps and back.updates == trained.updates
         assert all(torch.equal(w[k], v) for k, v in back.get_weights().items())
         assert len(back.curve) == len(trained.curve)
         assert back._queried == trained._queried and back.target_queries >= trained.curve["target_queries"].iloc[-1]
         back.train(200, eval_every=0)
         assert back.env_steps >= steps + 200
+
+
+def test_a_checkpoint_of_rllibs_own_dqn_restores(params, tmp_path):
+    """Full checkpoints written before ApeX hold RLlib's DQN state (no ApeX counters): they restore
+    into ApeX with their weights, optimizer and env-step count, and train on. RLlib's DQN with our
+    module is what the stock baseline still builds, so it writes such a checkpoint here."""
+    from nasxfer.agent.agent import Agent
+
+    p = params.replace(num_env_runners=0, learning_starts=100)
+    with Agent(p, stock=True) as old:
+        old.train(1050, eval_every=0)  # stock DQN learns after 1,000 steps
+        old.save(tmp_path / "old")
+        w, steps, updates = old.get_weights(), old.env_steps, old.updates
+    meta = json.loads((tmp_path / "old" / "agent.json").read_text())
+    (tmp_path / "old" / "agent.json").write_text(json.dumps({**meta, "stock": False}))
+    with Agent.restore(tmp_path / "old") as back:
+        assert type(back.algo).__name__ == "ApeX"
+        assert back.env_steps == steps and back.updates == updates > 0
+        assert all(torch.equal(w[k], v) for k, v in back.get_weights().items())
+        back.train(200, eval_every=0)
+        assert back.env_steps >= steps + 200 and back.updates > updates
 
 
 def test_transfer_starts_from_source_weights(trained, tmp_path):
@@ -113,8 +134,8 @@ def test_unknown_task_fails_before_ray(data_dir):
 
 def test_sampling_in_the_driver_is_bit_reproducible(data_dir):
     """Same seed, same result: with the driver sampling (the laptop layout) two runs give the same
-    curve to the last bit. Guards the seeding of RLlib's replay buffer, which draws from an
-    unseeded generator of its own (without our seed the runs parted at the first update)."""
+    curve to the last bit. Guards the seeding of the envs, exploration and replay draws, and
+    the attention's padding mask (without it 2-thread runs parted now and then)."""
     from nasxfer.agent.agent import Agent
 
     p = AgentParams.ci(

@@ -1,11 +1,13 @@
-"""The RL agent: Ape-X-style DQN (Ray RLlib, new API stack) with a transformer Q-network.
+"""The RL agent: Ape-X-style DQN (on Ray RLlib's new API stack) with a transformer Q-network.
 
 - :class:`AgentParams` (``params``): every hyperparameter, presets "ci", "laptop", "paper".
 - :class:`QNetwork` (``qnetwork``): the Q-network in plain torch.
 - :class:`Agent` (``agent``): train / evaluate / save / restore / load weights (imports Ray lazily).
 - ``checkpoints``: weights-only checkpoints (write, verify, read); knows nothing of the Agent.
 - ``evaluate``: the greedy policy, rollouts, the random-walk floor and episode means, no Ray needed.
-- ``rl_module`` / ``apex``: the RLlib module and the Ape-X algorithm config the Agent builds.
+- ``rl_module`` / ``apex`` / ``algorithm``: the RLlib module, the Ape-X config the Agent builds, and
+  ``ApeX``, RLlib's DQN shell with our training step over ``replay`` (prioritized n-step replay),
+  ``sampler`` (the driver's envs, or remote runners' episodes) and ``learner`` (the DQN update).
 
 Transfer = ``Agent(target_params).load_weights(source_checkpoint)`` then train (see :mod:`.agent`).
 """

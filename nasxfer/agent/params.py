@@ -117,8 +117,8 @@ class AgentParams:
     swung 61 -> 53 -> 62 top-1 and ended at 45.3, below its untrained 58.9, with Q-values bounded
     (max <= 0.5) and no TD growth. See benchmarks/bench_stability.py (outputs/stability/)."""
     lr_final: float | None = 1e-5
-    """learning rate at ``total_env_steps``, reached linearly from ``lr`` (RLlib's lr schedule, by
-    env steps sampled; constant after); None: ``lr`` throughout (the paper's and ci profiles).
+    """learning rate at ``total_env_steps``, reached linearly from ``lr`` (by env steps sampled, see
+    ``learner.lr_at``; constant after); None: ``lr`` throughout (the paper's and ci profiles).
     Laptop 1e-5: at a constant lr a laptop agent kept learning past its best and drifted off it,
     most on jigsaw, where seed 0 peaked at 92.6 top-1 and ended at 80.5, below its untrained
     84.2; the constant paper lr 5e-5 fixed jigsaw but let segmentsemantic seed 0 end below its
@@ -152,9 +152,9 @@ class AgentParams:
     """env steps sampled before the first update"""
     training_intensity: float | None = 2.0
     """replay ratio: samples trained per env step sampled (updates x train_batch_size / env steps),
-    whatever the sampling layout; RLlib rounds it to whole updates (or whole sampling rounds) per
-    round, see :func:`.apex.rllib_training_intensity`. None = RLlib's native ratio (one update
-    per sampling round, so it changes with envs x fragment length)"""
+    whatever the sampling layout: each sampling round owes ``ratio * steps / batch`` updates and the
+    fraction carries over (:class:`.algorithm.ApeX`). None = one update per sampling round
+    (RLlib's native ratio, which changes with envs x fragment length)"""
     td_error_loss: str = "huber"
     """TD loss: "huber" (DQN's) or "mse" """
 
@@ -166,8 +166,8 @@ class AgentParams:
 
     # ---- sampling layout --------------------------------------------------------------
     num_env_runners: int = 0
-    """remote RLlib env runners (Ape-X actors' processes); 0 = sample in the driver. Laptop 0: RLlib's
-    DQN samples and trains in turn, never at once, so on 2 cores a runner process only adds a round
+    """remote RLlib env runners (Ape-X actors' processes); 0 = sample in the driver. Laptop 0: the agent
+    samples and trains in turn, never at once, so on 2 cores a runner process only adds a round
     trip per sampling round: 8 envs in 1 runner ran 350-400 env steps/s, the same 8 in the driver
     590 (benchmarks/bench_agent.py, same replay ratio), and the driver's runs are bit-reproducible"""
     num_envs_per_env_runner: int = 8
