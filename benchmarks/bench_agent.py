@@ -260,6 +260,10 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
             rw = agent.random_walk()["final_test"]
         finally:
             agent.stop()
+        # a grid builds its agents in one process: Ray starts once, so time a build with Ray up
+        t = time.perf_counter()
+        Agent(params, stock=stock).stop()
+        warm_build_s = time.perf_counter() - t
     last = curve.iloc[-1]
     batch = 32 if stock else params.train_batch_size
     trained = curve[curve["env_steps"] > 0]  # the untrained network's score says nothing about training speed
@@ -281,6 +285,7 @@ def run(name: str, params, steps: int, target: float | None, stock: bool, with_c
         "replay_bytes_per_transition": round(replay_b, 1),
         "eval_s (100 episodes, trained)": round(eval_s, 3),
         "build_s (Ray + algorithm)": round(build_s, 1),
+        "build_s (algorithm, Ray up)": round(warm_build_s, 1),
         "untrained_final_test": round(float(curve["final_test"].iloc[0]), 3),
         "final_test": round(float(last["final_test"]), 3),
         "best_eval_final_test": round(float(curve["final_test"].max()), 3),
@@ -306,17 +311,18 @@ GRID_AGENTS, GRID_SECONDS = 48, 90 * 60
 
 def print_grid_budget(row: dict) -> None:
     """How many env steps per agent the laptop grid's 1.5 hours buy at this row's measured speed:
-    each agent gets GRID_SECONDS / GRID_AGENTS, less its build and the 107 evaluations the
-    smoothing window needs (nasxfer.grid.MIN_EVALUATIONS), the rest trains."""
+    each agent gets GRID_SECONDS / GRID_AGENTS, less its build (Ray is up: the grid starts it
+    once) and the 107 evaluations the smoothing window needs (nasxfer.grid.MIN_EVALUATIONS),
+    the rest trains."""
     from nasxfer.grid import MIN_EVALUATIONS
 
     per_agent = GRID_SECONDS / GRID_AGENTS
     evals = MIN_EVALUATIONS * row["eval_s (100 episodes, trained)"]
-    train_s = per_agent - row["build_s (Ray + algorithm)"] - evals
+    train_s = per_agent - row["build_s (algorithm, Ray up)"] - evals
     steps = max(train_s, 0.0) * row["env_steps_per_s"]
     print(
         f"\nlaptop grid budget ({GRID_AGENTS} agents in {GRID_SECONDS // 60} min, {row['config']}): {per_agent:.0f} s per "
-        f"agent = {row['build_s (Ray + algorithm)']:.0f} s build + {evals:.0f} s for {MIN_EVALUATIONS} evaluations + "
+        f"agent = {row['build_s (algorithm, Ray up)']:.1f} s build + {evals:.0f} s for {MIN_EVALUATIONS} evaluations + "
         f"{train_s:.0f} s training at {row['env_steps_per_s']:.0f} env steps/s = about {steps:,.0f} env steps per agent"
     )
 
