@@ -83,6 +83,13 @@ class ApeX(DQN):
             return 1.0
         return p.training_intensity * env_steps / p.train_batch_size
 
+    def updates_due(self, env_steps: int) -> int:
+        """Whole updates to train after a round of `env_steps`; the fraction carries to the next."""
+        self._owed += self.updates_owed(env_steps)
+        due = int(self._owed)
+        self._owed -= due
+        return due
+
     def reseed(self, *more: int) -> None:
         """Reseed the replay draws and restart the driver's episodes (after a restore)."""
         seed = int(self.agent_params.seed)
@@ -117,13 +124,12 @@ class ApeX(DQN):
         metrics.log_value((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), n, reduce="lifetime_sum")
         if self.env_steps_sampled < p.learning_starts or len(self.replay) == 0:
             return
-        self._owed += self.updates_owed(n)
-        if self._owed < 1:
+        due = self.updates_due(n)
+        if not due:
             return
         online, target, opt = module.qnet, module._target_qnet, self.optimizer()
         device = next(online.parameters()).device
-        while self._owed >= 1:
-            self._owed -= 1
+        for _ in range(due):
             with metrics.log_time((TIMERS, REPLAY_BUFFER_SAMPLE_TIMER)):
                 batch = self.replay.sample(p.train_batch_size)
             with metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
