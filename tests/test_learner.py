@@ -11,6 +11,8 @@ from nasxfer.agent.params import AgentParams
 
 
 class _Fixed(torch.nn.Module):
+    """A stand-in network returning fixed Q-values for the observations "obs" and "next"."""
+
     def __init__(self, q, q_next):
         super().__init__()
         self.w = torch.nn.Parameter(torch.zeros(()))
@@ -61,6 +63,44 @@ def test_loss_and_td_errors_equal_rllibs_dqn_loss(double_q, loss):
     )
     assert ours.item() == pytest.approx(rllib_loss.item(), rel=1e-6)
     assert np.allclose(td.numpy(), np.asarray(stub.metrics.peek(("m", "td_error"))).reshape(-1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("double_q", [True, False])
+def test_dqn_loss_bootstraps_truncated_not_terminated(double_q):
+    gamma, ninf = 0.9, float("-inf")
+    q = torch.tensor([[1.0, 2.0, ninf], [1.0, 2.0, ninf]])
+    online = _Fixed(q, torch.tensor([[0.0, 5.0, ninf], [0.0, 5.0, ninf]]))
+    target = _Fixed(q, torch.tensor([[3.0, 10.0, ninf], [3.0, 10.0, ninf]]))
+    batch = {
+        "obs": "obs",
+        "next_obs": "next",
+        "actions": torch.tensor([1, 1]),
+        "rewards": torch.tensor([0.5, 0.5]),
+        # row 0: truncated at the time limit (not terminated); row 1: terminated by "stop"
+        "terminateds": torch.tensor([False, True]),
+        "n_steps": torch.tensor([1, 1], dtype=torch.int8),
+        "weights": torch.ones(2),
+    }
+    _, td = td_loss(online, target, batch, discount=gamma, double_q=double_q)
+    # truncated: target = r + gamma * Q_target(s', argmax) = 0.5 + 0.9 * 10; terminated: target = r
+    assert td[0].item() == pytest.approx(abs(2.0 - (0.5 + gamma * 10.0)))
+    assert td[1].item() == pytest.approx(abs(2.0 - 0.5))
+
+
+def test_n_step_discount_uses_each_rows_own_k():
+    q = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    net = _Fixed(q, torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    batch = {
+        "obs": "obs",
+        "next_obs": "next",
+        "actions": torch.tensor([0, 0]),
+        "rewards": torch.zeros(2),
+        "terminateds": torch.tensor([False, False]),
+        "n_steps": torch.tensor([3, 1], dtype=torch.int8),  # a full window; a tail cut by the time limit
+        "weights": torch.ones(2),
+    }
+    _, td = td_loss(net, net, batch, discount=0.5)
+    assert td.tolist() == pytest.approx([0.125, 0.5])
 
 
 def test_lr_decays_linearly_to_lr_final_then_stays():

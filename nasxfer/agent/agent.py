@@ -37,14 +37,19 @@ from .params import AgentParams
 MODULE_ID = "default_policy"
 
 
+def learner_module(algo):
+    """The learner's RLModule of `algo` (RLlib's DQN or our ApeX). num_learners=0: the learner lives
+    in this process; RLlib has no public getter for it."""
+    return algo.learner_group._learner.module[MODULE_ID]
+
+
 def _runner_queried(runner) -> np.ndarray:
     """The cells every NASEnv of one env runner has read (runs inside the runner's process)."""
-    env = getattr(runner, "env", None)  # SingleAgentEnvRunner: a gymnasium vector env, or None (local runner)
-    if env is None:
-        return np.zeros(0, np.int64)
+    from .sampler import runner_envs
+
     cells = set()
-    for e in getattr(env.unwrapped, "envs", ()):  # SyncVectorEnv's sub-envs, each wrapped by gym.make
-        cells.update(getattr(e.unwrapped, "queried", ()))
+    for env in runner_envs(runner):  # none on a runner without envs (the local one, with remote runners)
+        cells.update(env.queried)
     return np.fromiter(cells, np.int64, len(cells))
 
 
@@ -124,8 +129,7 @@ class Agent:
 
     # ---- the learner's module ---------------------------------------------------------------
     def _learner_module(self):
-        # num_learners=0: the learner lives in this process; RLlib has no public getter for it
-        return self.algo.learner_group._learner.module[MODULE_ID]
+        return learner_module(self.algo)
 
     def q_network(self):
         """A CPU copy of the online Q-network (plain torch, for evaluation without Ray)."""

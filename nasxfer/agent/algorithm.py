@@ -24,12 +24,12 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
+from .agent import MODULE_ID, learner_module
 from .learner import dqn_update, lr_at, sync_target, to_tensors
 from .params import AgentParams
 from .replay import NStepPrioritizedReplay
 from .sampler import DriverSampler, add_episodes, runner_envs
 
-MODULE_ID = "default_policy"
 STATE_KEY = "nasxfer_apex"  # our counters in RLlib's checkpoint state
 
 
@@ -71,21 +71,19 @@ class ApeX(DQN):
 
     # ---- the learner's pieces -------------------------------------------------------------
     def module(self):
-        # num_learners=0: the learner lives in this process; RLlib has no public getter for it
-        return self.learner_group._learner.module[MODULE_ID]
+        return learner_module(self)
 
     def optimizer(self):
         return self.learner_group._learner.get_optimizer(MODULE_ID)
 
-    def updates_owed(self, env_steps: int) -> float:
-        p = self.agent_params
-        if p.training_intensity is None:  # one update per round, whatever its size
-            return 1.0
-        return p.training_intensity * env_steps / p.train_batch_size
-
     def updates_due(self, env_steps: int) -> int:
-        """Whole updates to train after a round of `env_steps`; the fraction carries to the next."""
-        self._owed += self.updates_owed(env_steps)
+        """Whole updates to train after a round of `env_steps` at the replay ratio (None: one per
+        round, whatever its size); the fraction carries to the next round."""
+        p = self.agent_params
+        if p.training_intensity is None:
+            self._owed += 1.0
+        else:
+            self._owed += p.training_intensity * env_steps / p.train_batch_size
         due = int(self._owed)
         self._owed -= due
         return due

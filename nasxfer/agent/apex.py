@@ -130,15 +130,11 @@ def base_config(params: AgentParams, *, eps: float, alpha: float, config=None):
     )
 
 
-def apex_config_class():
+def apex_config(params: AgentParams):
+    """The RLlib ``DQNConfig`` of Ape-X for `params` (an :class:`~.algorithm.ApeXConfig`)."""
     from .algorithm import ApeXConfig
 
-    return ApeXConfig
-
-
-def apex_config(params: AgentParams):
-    """The RLlib ``DQNConfig`` of Ape-X for `params`."""
-    config = base_config(params, eps=params.epsilon, alpha=params.epsilon_alpha, config=apex_config_class()())
+    config = base_config(params, eps=params.epsilon, alpha=params.epsilon_alpha, config=ApeXConfig())
     config.agent_params = params.to_dict()
     config = config.env_runners(
         num_env_runners=params.num_env_runners,
