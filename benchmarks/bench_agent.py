@@ -384,10 +384,7 @@ def main(argv=None):
         ray_temp_dir=args.ray_temp_dir,
     )
     paper = AgentParams.paper()
-    keys = (*p.network_config(), "train_batch_size")
-    pp = p.replace(
-        **{k: getattr(paper, k) for k in keys}, learning_starts=min(p.learning_starts, args.paper_steps // 4)
-    )
+    pp = p.with_network_of(paper).replace(learning_starts=min(p.learning_starts, args.paper_steps // 4))
     if args.ceiling_only:
         import pandas as pd
 

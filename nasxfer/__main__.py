@@ -9,6 +9,9 @@ agent in the env of each task as a floor for every agent that follows.
 into its ``results_dir`` (relative to the repository root, e.g. ``outputs/laptop/``),
 resuming a killed run where it stopped.
 
+``nasxfer budget-study params/laptop.yaml`` runs the budget study of a params file (its
+``budget_study:`` section: the same grid at several training budgets), resumable like the grid.
+
 ``nasxfer report laptop`` writes ``outputs/laptop/report/index.html``: the run's
 executed notebooks as pages that open offline, linked from one page.
 """
@@ -121,6 +124,23 @@ def grid(args) -> int:
     return 0
 
 
+def budget_study(args) -> int:
+    """Run (or resume) every budget of a params file's budget study; stoppable like the grid."""
+    from .budget_study import run_study
+    from .interrupt import GridStopped, stop_on_signals
+    from .profiles import load_params, params_path
+
+    params = load_params(params_path(args.params))
+    again = ["nasxfer", "budget-study", args.params] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    with stop_on_signals():
+        try:
+            run_study(params, data_dir=args.data_dir)
+        except GridStopped as e:
+            return _stopped(e, again)
+    print(f"budget study: {params['budget_study'].results_dir}/ (notebook 08 renders it)")
+    return 0
+
+
 def reproduce(args) -> int:
     """Render every notebook for a profile; with --fresh run its grid first (resumable, stoppable)."""
     from .interrupt import GridStopped, stop_on_signals
@@ -169,6 +189,9 @@ def main(argv=None) -> int:
     rp.add_argument("--notebooks", nargs="+", default=None, help="only these, e.g. 03_rq1_pretraining")
     rp.add_argument("--results-dir", default=None, help="default: the params file's results_dir")
     rp.add_argument("--data-dir", default=None)
+    b = sub.add_parser("budget-study", help="run (or resume) the budget study of a params file (notebook 08)")
+    b.add_argument("params", nargs="?", default="laptop", help="a profile (params/<name>.yaml) or a params file")
+    b.add_argument("--data-dir", default=None)
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
     for q in (p, s):  # the summary's options work without naming the subcommand
         q.add_argument("--benchmark", default="transnas-bench-101")
@@ -194,6 +217,8 @@ def main(argv=None) -> int:
             return grid(args)
         if args.command == "reproduce":
             return reproduce(args)
+        if args.command == "budget-study":
+            return budget_study(args)
         {"report": report}.get(args.command, summary)(args)
     except NasxferError as e:
         print(f"nasxfer: error: {e}", file=sys.stderr)

@@ -515,3 +515,47 @@ def crossover_chart(table: pd.DataFrame, y_title: str, title: str = "") -> alt.L
             "error bar: 95% CI; k/n: run pairs that crossed within the run",
         ),
     )
+
+
+# ---- the budget study (notebook 08) --------------------------------------------------------------
+
+
+def budget_chart(stats: pd.DataFrame, extrapolated: pd.DataFrame | None = None) -> alt.FacetChart:
+    """Each finding's statistic against the training budget (log x): mean and 95% CI per budget,
+    a dashed rule at its no-effect value, and (optional) the extrapolated value at the paper's
+    budget as a hollow point with its band, drawn apart so it is never read as measured."""
+    from .budget_study import CLAIMS
+
+    df = stats.assign(claim=stats.finding.map(CLAIMS), kind="measured")
+    if extrapolated is not None and len(extrapolated):
+        ext = extrapolated.rename(columns={"at_steps": "train_steps"}).assign(kind="extrapolated (a guess)")
+        ext = ext.assign(null=ext.finding.map(stats.groupby("finding")["null"].first()), n=np.nan)
+        df = pd.concat([df, ext[["finding", "claim", "train_steps", "mean", "ci_low", "ci_high", "null", "n", "kind"]]])
+    steps = sorted(df.train_steps.unique().tolist())
+    x = alt.X(
+        "train_steps:Q",
+        title="target env steps per agent (log)",
+        axis=alt.Axis(values=steps, format="~s"),
+        scale=alt.Scale(type="log", domain=[steps[0] / 1.5, steps[-1] * 1.5], nice=False),
+    )
+    kind = alt.Color(
+        "kind:N",
+        title=None,
+        scale=alt.Scale(domain=["measured", "extrapolated (a guess)"], range=["#4c78a8", "#bab0ac"]),
+    )
+    base = alt.Chart(df).encode(x=x)
+    rule = base.mark_rule(strokeDash=[4, 3], color="#888").encode(y="null:Q")
+    bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("ci_low:Q", title=None), y2="ci_high:Q", color=kind)
+    measured = alt.datum.kind == "measured"
+    line = base.transform_filter(measured).mark_line(color="#4c78a8").encode(y="mean:Q")
+    points = base.mark_point(size=60, filled=True).encode(
+        y=alt.Y("mean:Q", scale=alt.Scale(zero=False)),
+        color=kind,
+        tooltip=_ci_tooltip("claim", "train_steps", "kind"),
+    )
+    return (
+        (rule + bars + line + points)
+        .properties(width=260, height=170)
+        .facet(facet=alt.Facet("claim:N", title=None, sort=list(CLAIMS.values())), columns=2)
+        .resolve_scale(y="independent")
+    )

@@ -41,6 +41,8 @@ NOTEBOOK_KEYS = {
     "data_dir": (str, os.PathLike),
     "grid": dict,
 }
+# Sections of a params file that are not notebook parameters: budget_study (nasxfer.budget_study).
+FILE_KEYS = ("budget_study",)
 _FIXES = {  # what to type instead, for papermill users
     bool: "papermill -p {key} {bool_text} (-p, not -r: -r passes the text {value!r}, not a boolean)",
     str: "papermill -p {key} <name>",
@@ -112,9 +114,12 @@ def load_params(path) -> dict:
         raise NasxferError(f"params file {path} is not valid YAML: {e}") from None
     if not isinstance(params, dict) or "grid" not in params:
         raise NasxferError(f"params file {path} needs a top-level 'grid:' section (see params/laptop.yaml)")
-    bad = [k for k in params if k not in NOTEBOOK_KEYS]
+    bad = [k for k in params if k not in NOTEBOOK_KEYS and k not in FILE_KEYS]
     if bad:
-        raise NasxferError(f"params file {path}: unknown top-level key(s) {bad}; allowed: {list(NOTEBOOK_KEYS)}")
+        raise NasxferError(
+            f"params file {path}: unknown top-level key(s) {bad}; allowed: {[*NOTEBOOK_KEYS, *FILE_KEYS]}"
+        )
+    study = params.pop("budget_study", None)
     for k, v in params.items():
         try:
             check_parameter(k, v)
@@ -124,6 +129,10 @@ def load_params(path) -> dict:
     if params.get("results_dir") is None:
         params["results_dir"] = f"outputs/{params['grid'].run_name}"
     params["results_dir"] = resolve(params["results_dir"])
+    if study is not None:
+        from .budget_study import study_config
+
+        params["budget_study"] = study_config(study, params["grid"], where=f"params file {path}: budget_study")
     return params
 
 

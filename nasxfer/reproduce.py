@@ -5,7 +5,8 @@ of ``notebooks/`` is executed with ``profile`` set and ``run_fresh`` False, so i
 profile's results as they are, and the executed copy is written to
 ``<results_dir>/notebooks/`` (the figures go where the notebooks save them,
 ``<results_dir>/figures/``). ``fresh=True`` first runs (or resumes) the profile's grid into its
-``results_dir``. ``nasxfer report <run>`` then turns the executed copies into HTML pages.
+``results_dir``, and its budget study (:mod:`nasxfer.budget_study`) when the params file has
+one. ``nasxfer report <run>`` then turns the executed copies into HTML pages.
 
 A notebook that fails stops the command with one line naming it, the error and the partly
 executed copy; the notebooks already rendered stay.
@@ -50,6 +51,10 @@ def reproduce(profile: str = "laptop", fresh: bool = False, only=None, results_d
         from .experiments import run_grid
 
         run_grid(params["grid"], results, data_dir=data_dir, progress=progress)
+        if params.get("budget_study") is not None and (only is None or any(p.stem.startswith("08") for p in paths)):
+            from .budget_study import run_study
+
+            run_study(params, data_dir=data_dir, progress=progress)
     out = results / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
     wanted = {"profile": profile, "run_fresh": False}

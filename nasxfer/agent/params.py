@@ -251,6 +251,11 @@ class AgentParams:
     def replace(self, **kw) -> AgentParams:
         return self.from_dict({**self.to_dict(), **kw})
 
+    def with_network_of(self, other: AgentParams) -> AgentParams:
+        """These parameters with `other`'s network and batch size (e.g. the paper's network in
+        the laptop layout, to time it where the laptop grid runs)."""
+        return self.replace(**{k: getattr(other, k) for k in (*other.network_config(), "train_batch_size")})
+
     def network_config(self) -> dict:
         from .qnetwork import NETWORK_KEYS
 
