@@ -132,9 +132,10 @@ def budget_study(args) -> int:
 
     params = load_params(params_path(args.params))
     again = ["nasxfer", "budget-study", args.params] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    again += ["--budgets", *map(str, args.budgets)] if args.budgets else []
     with stop_on_signals():
         try:
-            run_study(params, data_dir=args.data_dir)
+            run_study(params, data_dir=args.data_dir, only=args.budgets)
         except GridStopped as e:
             return _stopped(e, again)
     print(f"budget study: {params['budget_study'].results_dir}/ (notebook 08 renders it)")
@@ -192,6 +193,7 @@ def main(argv=None) -> int:
     b = sub.add_parser("budget-study", help="run (or resume) the budget study of a params file (notebook 08)")
     b.add_argument("params", nargs="?", default="laptop", help="a profile (params/<name>.yaml) or a params file")
     b.add_argument("--data-dir", default=None)
+    b.add_argument("--budgets", type=int, nargs="+", default=None, help="only these budgets (train_steps), e.g. 20000")
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
     for q in (p, s):  # the summary's options work without naming the subcommand
         q.add_argument("--benchmark", default="transnas-bench-101")

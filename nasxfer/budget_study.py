@@ -164,9 +164,10 @@ def budget_dir(params: dict, cfg: BudgetStudyConfig, budget: Budget) -> Path:
 # ---- running it ------------------------------------------------------------------------------
 
 
-def run_study(params: dict, data_dir=None, progress: bool = True) -> None:
-    """Run (or resume) every budget's grid of a loaded params file, then time the paper's
-    network once (:func:`measure_speed`) unless that was done already."""
+def run_study(params: dict, data_dir=None, progress: bool = True, only=None) -> None:
+    """Run (or resume) every budget's grid of a loaded params file (or those whose train_steps
+    are in `only`), then time the paper's network once (:func:`measure_speed`) unless that was
+    done already."""
     from .experiments import run_grid
     from .io import write_json_atomic
     from .profiles import resolve
@@ -174,7 +175,13 @@ def run_study(params: dict, data_dir=None, progress: bool = True) -> None:
     cfg = params.get("budget_study")
     if cfg is None:
         raise NasxferError("this params file has no budget_study: section (see params/laptop.yaml)")
+    steps = [b.train_steps for b in cfg.budgets]
+    unknown = [n for n in only or () if n not in steps]
+    if unknown:
+        raise NasxferError(f"no budget of {unknown} env steps in this budget study; its budgets are {steps}")
     for b in cfg.budgets:
+        if only and b.train_steps not in only:
+            continue
         run_grid(budget_grid(cfg, b, params["grid"]), budget_dir(params, cfg, b), data_dir=data_dir, progress=progress)
     speed = resolve(cfg.results_dir) / SPEED_FILE
     if not speed.is_file():
@@ -465,3 +472,30 @@ def laptop_speed(study: Study) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+PAPER_SAYS = {
+    "rq1_fine_tune": "helps in all but one target",
+    "rq1_retrain": "helps in all but one target",
+    "rq2": "zero-shot weakest",
+    "rq3": "most pairs save target training",
+}
+
+
+def findings_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """The README's table: one row per finding, the paper's claim, then one column per budget
+    with ``mean [CI]`` and a mark: ``+`` agrees with the paper and significant, ``(+)`` agrees,
+    not significant, ``(-)`` against, not significant, ``-`` against and significant."""
+
+    def cell(r) -> str:
+        fmt = ".2f" if r.finding == "rq3" else ".1f"
+        mark = ("+" if r.agrees else "-") if r.significant else ("(+)" if r.agrees else "(-)")
+        return f"{r['mean']:{fmt}} [{r.ci_low:{fmt}}, {r.ci_high:{fmt}}] {mark}"
+
+    wide = stats.assign(cell=stats.apply(cell, axis=1)).pivot(index="finding", columns="train_steps", values="cell")
+    wide.columns = [f"{c:,} steps" for c in wide.columns]
+    order = [f for f in FINDINGS if f in wide.index]
+    out = wide.loc[order].reset_index()
+    out.insert(1, "statistic", out.finding.map(lambda f: FINDINGS[f][0]))
+    out.insert(2, "paper", out.finding.map(PAPER_SAYS))
+    return out

@@ -172,3 +172,24 @@ def test_the_command_names_a_params_file_without_a_study(capsys):
 
     assert main(["budget-study", "params/paper.yaml"]) == 2
     assert "has no budget_study: section" in capsys.readouterr().err
+
+
+def test_the_findings_table_has_a_column_per_budget_and_marks_agreement_and_significance():
+    from nasxfer.budget_study import findings_table
+
+    t = findings_table(finding_statistics(_study(_fake_run(10, -4, 20, 1.0), _fake_run(0.2, 0.1, 70, 0.0))))
+    assert list(t.columns) == ["finding", "statistic", "paper", "20,000 steps", "60,000 steps"]
+    row = t.set_index("finding")
+    assert row.loc["rq1_fine_tune", "20,000 steps"].startswith("10.2 [") and row.loc[
+        "rq1_fine_tune", "20,000 steps"
+    ].endswith(" +")
+    assert row.loc["rq1_retrain", "20,000 steps"].endswith(" -") and row.loc["rq3", "60,000 steps"].startswith("0.00 [")
+
+
+def test_the_command_refuses_a_budget_the_study_does_not_have(capsys):
+    from nasxfer.__main__ import main
+
+    assert main(["budget-study", "params/laptop.yaml", "--budgets", "30000"]) == 2
+    assert "no budget of [30000] env steps in this budget study; its budgets are [20000, 60000, 200000]" in (
+        capsys.readouterr().err
+    )

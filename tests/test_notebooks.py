@@ -155,7 +155,7 @@ def test_open_run_reads_the_checked_in_run_whatever_the_working_folder(monkeypat
     run = open_run("laptop")
     assert run.results_dir == ROOT / "outputs" / "laptop" and run.coverage.complete
     assert (
-        str(run) == "profile laptop: laptop grid, seeds [0, 1, 2], 20000 target steps (fine-tune 5000), nasxfer 0.1.0"
+        str(run) == "profile laptop: laptop grid, seeds [0, 1, 2], 60000 target steps (fine-tune 6000), nasxfer 0.1.0"
     )
     assert len(run.results) == 48 * 3 and run.figure("f") == str(ROOT / "outputs" / "laptop" / "figures" / "f")
 
@@ -183,15 +183,15 @@ def test_open_run_refuses_bad_parameters_in_one_line(given, message):
 
 def test_a_grid_override_keeps_the_profiles_other_keys_and_selects_its_seeds(laptop_copy):
     run = open_run("laptop", results_dir=laptop_copy, grid={"seeds": [0]})
-    assert run.grid.seeds == [0] and run.grid.train_steps == 20_000 and len(run.grid.target_tasks) == 4
+    assert run.grid.seeds == [0] and run.grid.train_steps == 60_000 and len(run.grid.target_tasks) == 4
     assert set(run.results.seed) == {0} and set(run.curves.seed) == {0} and run.coverage.complete
 
 
 def test_open_run_refuses_a_run_made_with_another_grid(laptop_copy):
     cfg = json.loads((laptop_copy / "config.json").read_text())
-    cfg["grid"]["train_steps"] = 30_000
+    cfg["grid"]["train_steps"] = 90_000
     (laptop_copy / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(NasxferError, match=r"made with another grid: train_steps 30000 \(asked: 20000\)"):
+    with pytest.raises(NasxferError, match=r"made with another grid: train_steps 90000 \(asked: 60000\)"):
         open_run("laptop", results_dir=laptop_copy)
 
 

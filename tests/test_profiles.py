@@ -173,37 +173,42 @@ def test_a_grid_evaluated_too_rarely_is_warned_about_with_the_fix(grid, fix, fit
 
 
 def test_the_evaluation_count_is_a_lower_bound_on_a_real_run():
-    """The checked-in laptop run (an evaluation every 1,000 env steps, rounds of 64-71 env steps): the bound
-    says at least 19 evaluations per run; every run has at least that many."""
+    """The checked-in laptop run (an evaluation every 400 of 60,000 env steps, the driver's rounds of 64-71
+    env steps): the bound says at least 128 evaluations per run; every run has at least that many."""
     import json
-    import warnings
 
     import pandas as pd
 
     from nasxfer.grid import grid_config
 
     laptop = ROOT / "outputs" / "laptop"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its sampling layout is the one its parts record
-        made = grid_config({**json.loads((laptop / "config.json").read_text())["grid"], "agent": RUNNER_8X8})
+    made = grid_config(json.loads((laptop / "config.json").read_text())["grid"])
     per_run = pd.read_parquet(laptop / "curves.parquet").groupby(["seed", "source", "target"]).size()
-    assert made.evaluations_per_run() == 19 and (per_run >= made.evaluations_per_run()).all()
+    assert made.evaluations_per_run() == 128 and (per_run >= made.evaluations_per_run()).all()
 
 
-def test_the_checked_in_run_renders_with_the_eval_every_it_was_made_with():
+def test_a_finished_run_renders_with_the_eval_every_it_was_made_with(tmp_path):
+    """A run made before the profile's evaluation frequency changed is read as it was made."""
+    import json
+    import shutil
     import warnings
 
     from nasxfer.grid import recorded_eval_every
     from nasxfer.notebook import open_run
-    from nasxfer.stats import smoothing_span
 
+    run_dir = tmp_path / "laptop"
+    shutil.copytree(ROOT / "outputs" / "laptop", run_dir, ignore=shutil.ignore_patterns("figures", "checkpoints"))
+    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg["grid"]["eval_every"] = 1000  # as if made when the profile evaluated every 1,000 env steps
+    (run_dir / "config.json").write_text(json.dumps(cfg))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # the profile now evaluates every 100 env steps; a finished run is read as it was made
-        assert open_run("laptop", run_fresh=False).grid.eval_every == 1000
-        assert recorded_eval_every("laptop") == {"eval_every": 1000}
-        assert recorded_eval_every("laptop", {"seeds": [0]}) == {"seeds": [0], "eval_every": 1000}
-        assert recorded_eval_every("laptop", {"eval_every": 100}) == {"eval_every": 100}  # asked for: kept
-        run = open_run("laptop", run_fresh=False, grid=recorded_eval_every("laptop"))
+        assert open_run("laptop", run_fresh=False, results_dir=run_dir).grid.eval_every == 1000
+        assert recorded_eval_every("laptop", results_dir=run_dir) == {"eval_every": 1000}
+        assert recorded_eval_every("laptop", {"seeds": [0]}, run_dir) == {"seeds": [0], "eval_every": 1000}
+        assert recorded_eval_every("laptop", {"eval_every": 400}, run_dir) == {"eval_every": 400}  # asked for: kept
+        assert recorded_eval_every("laptop") is None  # the checked-in run is the profile's own
+        run = open_run(
+            "laptop", run_fresh=False, results_dir=run_dir, grid=recorded_eval_every("laptop", None, run_dir)
+        )
     assert run.grid.eval_every == 1000 and run.coverage.complete
-    assert "spans 76% of a run: too much" in smoothing_span(run.curves)["text"]
