@@ -50,9 +50,9 @@ class GridConfig:
     source_tasks: list = field(default_factory=lambda: list(PAPER_TASKS))
     target_tasks: list = field(default_factory=lambda: list(PAPER_TASKS))
     seeds: list = field(default_factory=lambda: [0, 1, 2])
-    train_steps: int = 20_000
-    finetune_steps: int = 5_000
-    eval_every: int = 100  # >= 118 evaluations per run with the laptop preset's rounds of 64-71 env steps
+    train_steps: int = 60_000
+    finetune_steps: int = 6_000  # the paper's ratio: 1e6 of fine-tuning after 1e7
+    eval_every: int = 400  # >= 128 evaluations per run with the laptop preset's rounds of 64-71 env steps
     eval_episodes: int = 100
     agent: dict = field(default_factory=lambda: {"preset": "laptop"})
 

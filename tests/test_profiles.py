@@ -132,7 +132,7 @@ def test_shipped_profiles_evaluate_often_enough_for_the_moving_average(profile):
     assert g.finetune_steps % g.eval_every == 0  # the fine-tune budget is still evaluated
 
 
-# the layout the checked-in laptop run was made with: rounds of 8 envs x 8 steps (64 to 71 env steps)
+# a runner process sampling rounds of 8 envs x 8 steps (64 to 71 env steps), as an earlier laptop run did
 RUNNER_8X8 = {"preset": "laptop", "num_env_runners": 1, "num_envs_per_env_runner": 8}
 
 
@@ -140,7 +140,7 @@ RUNNER_8X8 = {"preset": "laptop", "num_env_runners": 1, "num_envs_per_env_runner
     "grid, fix, fits, too_few",
     [
         (
-            {"eval_every": 1000, "agent": RUNNER_8X8},
+            {"train_steps": 20000, "finetune_steps": 5000, "eval_every": 1000, "agent": RUNNER_8X8},
             r"gives as few as 19 evaluations .* spans 84% .*set grid.eval_every to 100 or less",
             100,
             125,  # 103 evaluations at worst
@@ -154,7 +154,12 @@ RUNNER_8X8 = {"preset": "laptop", "num_env_runners": 1, "num_envs_per_env_runner
         # rounds of 16 envs x 8 steps in the driver (128 to 143): a round at least eval_every long
         # always ends with an evaluation, so 125 gives 1 + 20000 // 143 = 140
         (
-            {"eval_every": 1000, "agent": {"preset": "laptop", "num_env_runners": 0, "num_envs_per_env_runner": 16}},
+            {
+                "train_steps": 20000,
+                "finetune_steps": 5000,
+                "eval_every": 1000,
+                "agent": {"preset": "laptop", "num_env_runners": 0, "num_envs_per_env_runner": 16},
+            },
             r"gives as few as 18 evaluations .* spans 89% .*set grid.eval_every to 125 or less",
             125,
             200,  # 1 + 20000 // (199 + 143) = 59

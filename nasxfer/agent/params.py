@@ -185,9 +185,9 @@ class AgentParams:
     and greedy evaluation stay on CPU (small batches)"""
 
     # ---- budget / evaluation ----------------------------------------------------------
-    total_env_steps: int = 20_000
-    """env steps of `Agent.train()` without an argument"""
-    eval_every: int = 100
+    total_env_steps: int = 60_000
+    """env steps of `Agent.train()` without an argument (the laptop grid's budget)"""
+    eval_every: int = 400
     """env steps between greedy evaluations during training (0 = only before and after)"""
     eval_episodes: int = 100
     """greedy evaluation episodes, one per fixed start cell drawn with `eval_seed`"""
