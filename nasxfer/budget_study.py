@@ -27,7 +27,7 @@ A finding is *significant* at a budget when its CI excludes the no-effect value 
 for ``rq3``), and *agrees* with the paper when its mean lies on the paper's side of it.
 :func:`shifts` says in words which findings change sign or significance across budgets;
 :func:`extrapolate` draws a straight line in log budget through the measured means to the
-paper's budget (a guess, labelled as one); :func:`paper_cost` prices that budget from the
+paper's budget, with a bootstrap interval for the measurement noise (a guess, labelled as one); :func:`paper_cost` prices that budget from the
 measured speed of the paper's network (:func:`measure_speed`, saved by :func:`run_study`).
 """
 
@@ -233,7 +233,7 @@ class Study:
     runs: list  # of notebook.Run, one per budget
     speed: dict | None  # measure_speed's record, None if never measured
     not_run: list = field(default_factory=list)  # budgets of the config with no results yet
-    params_file: str = ""
+    params_file: str = ""  # the profile or params file as given, for the command that runs a budget
 
     def __str__(self) -> str:
         c = self.config
@@ -288,7 +288,7 @@ def open_study(profile=None, *, run_fresh=None, data_dir=None, progress: bool = 
     ]
     speed_file = resolve(cfg.results_dir) / SPEED_FILE
     speed = json.loads(speed_file.read_text()) if speed_file.is_file() else None
-    return Study(cfg, done, runs, speed, not_run, str(where))
+    return Study(cfg, done, runs, speed, not_run, profile)
 
 
 # ---- the statistics ----------------------------------------------------------------------------
@@ -411,33 +411,48 @@ def shifts(stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def extrapolate(stats: pd.DataFrame, to_steps: int) -> pd.DataFrame:
-    """Per finding: a least-squares line of the mean (and of each CI bound) against log10 of
-    the budget, read at `to_steps`. A line through a few points, far beyond the last one, is a
-    guess: ``decades_beyond`` says how far it reaches; shares are clipped to [0, 1]."""
+def study_samples(study: Study) -> dict:
+    """train_steps -> :func:`finding_samples` of that budget's run."""
+    return {b.train_steps: finding_samples(run) for b, run in zip(study.budgets, study.runs)}
+
+
+def extrapolate(samples: dict, to_steps: int, seed: int = 0, n_boot: int = 2000) -> pd.DataFrame:
+    """Per finding: the least-squares line of its mean against log10 of the budget, read at
+    `to_steps`, with a 95% percentile interval from refitting the line to bootstrap means
+    (each budget's samples resampled, seeded). `samples` is :func:`study_samples`'.
+
+    The interval covers the measurement noise only, not the choice of a straight line: far
+    beyond the last budget (``decades_beyond``) the line is a guess. Shares are clipped to [0, 1]."""
+    rng = np.random.default_rng(seed)
+    steps = sorted(samples)
     rows = []
-    for name, g in stats.groupby("finding", sort=False):
-        g = g.dropna(subset=["mean"])
-        x = np.log10(g.train_steps.to_numpy(float))
-        if len(g) < 2:
+    for name in FINDINGS:
+        have = [(n, np.asarray(samples[n][name], float)) for n in steps if len(samples[n].get(name, ()))]
+        if len(have) < 2:
             continue
-        fit = {c: np.polyfit(x, g[c].to_numpy(float), 1) for c in ("mean", "ci_low", "ci_high")}
-        at = {c: float(np.polyval(fit[c], np.log10(to_steps))) for c in fit}
+        x = np.log10([n for n, _ in have])
+        at = np.log10(to_steps)
+        means = np.array([v.mean() for _, v in have])
+        slope, icpt = np.polyfit(x, means, 1)
+        boot = np.stack([rng.choice(v, (n_boot, len(v))).mean(axis=1) for _, v in have], axis=1)
+        fits = np.polynomial.polynomial.polyfit(x, boot.T, 1)  # (2, n_boot): intercepts, slopes
+        pred = fits[0] + fits[1] * at
+        point = slope * at + icpt
         if name == "rq3":
-            at = {c: float(np.clip(v, 0, 1)) for c, v in at.items()}
+            pred, point = np.clip(pred, 0, 1), float(np.clip(point, 0, 1))
         _, null, sign = FINDINGS[name]
         rows.append(
             {
                 "finding": name,
                 "claim": CLAIMS[name],
-                "slope_per_decade": float(fit["mean"][0]),
+                "slope_per_decade": float(slope),
                 "at_steps": to_steps,
-                "decades_beyond": float(np.log10(to_steps) - x.max()),
-                "mean": at["mean"],
-                "ci_low": min(at["ci_low"], at["ci_high"]),
-                "ci_high": max(at["ci_low"], at["ci_high"]),
-                "agrees": bool(np.sign(at["mean"] - null) == sign),
-                "points": len(g),
+                "decades_beyond": float(at - x.max()),
+                "mean": float(point),
+                "ci_low": float(np.percentile(pred, 2.5)),
+                "ci_high": float(np.percentile(pred, 97.5)),
+                "agrees": bool(np.sign(point - null) == sign),
+                "points": len(have),
             }
         )
     return pd.DataFrame(rows)

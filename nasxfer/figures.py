@@ -523,14 +523,16 @@ def crossover_chart(table: pd.DataFrame, y_title: str, title: str = "") -> alt.L
 def budget_chart(stats: pd.DataFrame, extrapolated: pd.DataFrame | None = None) -> alt.FacetChart:
     """Each finding's statistic against the training budget (log x): mean and 95% CI per budget,
     a dashed rule at its no-effect value, and (optional) the extrapolated value at the paper's
-    budget as a hollow point with its band, drawn apart so it is never read as measured."""
-    from .budget_study import CLAIMS
+    budget as a grey point with its band, drawn apart so it is never read as measured."""
+    from .budget_study import CLAIMS, FINDINGS
 
-    df = stats.assign(claim=stats.finding.map(CLAIMS), kind="measured")
+    panel = {f: f"{CLAIMS[f]}|{FINDINGS[f][0]}" for f in FINDINGS}
+    df = stats.assign(panel=stats.finding.map(panel), kind="measured")
     if extrapolated is not None and len(extrapolated):
         ext = extrapolated.rename(columns={"at_steps": "train_steps"}).assign(kind="extrapolated (a guess)")
         ext = ext.assign(null=ext.finding.map(stats.groupby("finding")["null"].first()), n=np.nan)
-        df = pd.concat([df, ext[["finding", "claim", "train_steps", "mean", "ci_low", "ci_high", "null", "n", "kind"]]])
+        ext = ext.assign(panel=ext.finding.map(panel))
+        df = pd.concat([df, ext[["finding", "panel", "train_steps", "mean", "ci_low", "ci_high", "null", "n", "kind"]]])
     steps = sorted(df.train_steps.unique().tolist())
     x = alt.X(
         "train_steps:Q",
@@ -543,19 +545,26 @@ def budget_chart(stats: pd.DataFrame, extrapolated: pd.DataFrame | None = None) 
         title=None,
         scale=alt.Scale(domain=["measured", "extrapolated (a guess)"], range=["#4c78a8", "#bab0ac"]),
     )
-    base = alt.Chart(df).encode(x=x)
-    rule = base.mark_rule(strokeDash=[4, 3], color="#888").encode(y="null:Q")
-    bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("ci_low:Q", title=None), y2="ci_high:Q", color=kind)
-    measured = alt.datum.kind == "measured"
-    line = base.transform_filter(measured).mark_line(color="#4c78a8").encode(y="mean:Q")
+    rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="#888").encode(y="mean(null):Q")  # spans the panel
+    base = alt.Chart().encode(x=x)
+    bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("ci_low:Q"), y2="ci_high:Q", color=kind)
+    line = base.transform_filter(alt.datum.kind == "measured").mark_line(color="#4c78a8").encode(y="mean:Q")
     points = base.mark_point(size=60, filled=True).encode(
-        y=alt.Y("mean:Q", scale=alt.Scale(zero=False)),
+        y=alt.Y("mean:Q", title="statistic (dashed: no effect)", scale=alt.Scale(zero=False)),
         color=kind,
-        tooltip=_ci_tooltip("claim", "train_steps", "kind"),
+        tooltip=_ci_tooltip("finding", "train_steps", "kind"),
     )
     return (
-        (rule + bars + line + points)
+        alt.layer(rule, bars, line, points, data=df)
         .properties(width=260, height=170)
-        .facet(facet=alt.Facet("claim:N", title=None, sort=list(CLAIMS.values())), columns=2)
+        .facet(
+            facet=alt.Facet(
+                "panel:N",
+                title=None,
+                sort=list(panel.values()),
+                header=alt.Header(labelExpr="split(datum.value, '|')", labelFontSize=11),
+            ),
+            columns=2,
+        )
         .resolve_scale(y="independent")
     )

@@ -150,21 +150,22 @@ def test_significance_and_agreement_follow_the_paper_s_side_of_no_effect():
     assert set(same.changes) == {"does not change sign or significance"}
 
 
-def test_extrapolation_is_a_line_in_log_budget_and_says_how_far_it_reaches():
-    st = pd.DataFrame(
-        {
-            "train_steps": [1e4, 1e5, 1e4, 1e5],
-            "finding": ["rq1_retrain", "rq1_retrain", "rq3", "rq3"],
-            "mean": [-2.0, 1.0, 0.4, 0.8],
-            "ci_low": [-4.0, -1.0, 0.3, 0.7],
-            "ci_high": [0.0, 3.0, 0.5, 0.9],
-        }
-    )
-    ext = extrapolate(st, 10**7).set_index("finding")
+def test_extrapolation_is_a_line_in_log_budget_with_a_bootstrap_interval():
+    noiseless = {
+        10**4: {"rq1_retrain": np.full(6, -2.0), "rq3": np.full(6, 0.4)},
+        10**5: {"rq1_retrain": np.full(6, 1.0), "rq3": np.full(6, 0.8)},
+    }
+    ext = extrapolate(noiseless, 10**7).set_index("finding")
     assert ext.loc["rq1_retrain", "slope_per_decade"] == pytest.approx(3.0)
     assert ext.loc["rq1_retrain", "mean"] == pytest.approx(7.0) and ext.loc["rq1_retrain", "decades_beyond"] == 2
-    assert ext.loc["rq1_retrain", "agrees"]
+    assert ext.loc["rq1_retrain", ["ci_low", "ci_high"]].tolist() == pytest.approx([7.0, 7.0])  # no noise, no width
+    assert ext.loc["rq1_retrain", "agrees"] and ext.loc["rq1_retrain", "points"] == 2
     assert ext.loc["rq3", "mean"] == 1.0 and ext.loc["rq3", "ci_high"] == 1.0  # a share stays a share
+    noisy = {n: {"rq1_retrain": v["rq1_retrain"] + np.array([-3, -2, -1, 1, 2, 3])} for n, v in noiseless.items()}
+    e = extrapolate(noisy, 10**7).set_index("finding").loc["rq1_retrain"]
+    assert e["mean"] == pytest.approx(7.0) and e.ci_low < 7.0 < e.ci_high
+    # the noise of two budgets a decade apart, carried two decades on, is wider than either budget's own
+    assert e.ci_high - e.ci_low > 2 * 2.0
 
 
 def test_the_command_names_a_params_file_without_a_study(capsys):
@@ -193,3 +194,16 @@ def test_the_command_refuses_a_budget_the_study_does_not_have(capsys):
     assert "no budget of [30000] env steps in this budget study; its budgets are [20000, 60000, 200000]" in (
         capsys.readouterr().err
     )
+
+
+def test_the_chart_has_a_panel_per_finding_and_keeps_the_extrapolation_apart():
+    from nasxfer.figures import budget_chart
+
+    study = _study(_fake_run(10, -4, 20, 1.0), _fake_run(0.2, 0.1, 70, 0.0))
+    samples = {b.train_steps: finding_samples(r) for b, r in zip(study.budgets, study.runs)}
+    spec = budget_chart(finding_statistics(study), extrapolate(samples, 10**7)).to_dict()
+    rows = pd.DataFrame(next(iter(spec["datasets"].values())))
+    assert rows.panel.nunique() == 4 and set(rows.kind) == {"measured", "extrapolated (a guess)"}
+    assert rows[rows.kind != "measured"].train_steps.unique().tolist() == [10**7]
+    rule = spec["spec"]["layer"][0]
+    assert rule["mark"]["type"] == "rule" and "x" not in rule["encoding"]  # the no-effect line spans its panel
