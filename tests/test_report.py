@@ -66,10 +66,15 @@ def test_report_states_the_run_and_links_its_notebooks(run, tmp_path):
 def test_report_says_what_the_smoothing_window_spans(run, tmp_path):
     nb = executed_notebook(tmp_path / "01_chart.ipynb")
     assert "<th>smoothing</th>" not in build_report(run, notebooks=[nb]).read_text()  # no curves: nothing to say
-    shutil.copy(LAPTOP / "curves.parquet", run / "curves.parquet")
+    curves = pd.read_parquet(LAPTOP / "curves.parquet")  # 135 evaluations per run: the window is fine
+    curves.to_parquet(run / "curves.parquet")
     page = build_report(run, notebooks=[nb]).read_text()
-    assert "<th>smoothing</th><td>smoothing: a moving average of 16 evaluations over runs of 21 evaluations " in page
-    assert "spans 76% of a run: too much" in page
+    assert "<th>smoothing</th><td>smoothing: a moving average of 16 evaluations over runs of 135 evaluations " in page
+    assert "spans 12% of a run (at most 15%: fine)" in page
+    # every 8th evaluation kept: 17 per run, and the page says the window is too much of a run
+    curves[curves.groupby(["seed", "source", "target"]).cumcount() % 8 == 0].to_parquet(run / "curves.parquet")
+    page = build_report(run, notebooks=[nb]).read_text()
+    assert "over runs of 17 evaluations spans 94% of a run: too much" in page
 
 
 def test_report_refuses_bad_input(run, tmp_path):
