@@ -39,8 +39,16 @@ def notebook_paths(only=None) -> list[Path]:
 
 def reproduce(profile: str = "laptop", fresh: bool = False, only=None, results_dir=None, data_dir=None, progress=True):
     """Render the notebooks for `profile` (see the module doc); returns the folder of executed copies."""
+    import os
+
     import papermill as pm
     from tqdm.auto import tqdm
+
+    from .data import DATA_ENV
+
+    if os.environ.get(DATA_ENV):
+        # the kernels run in notebooks/: a relative NASXFER_DATA means the caller's folder, so make it absolute
+        os.environ[DATA_ENV] = str(Path(os.environ[DATA_ENV]).expanduser().resolve())
 
     from .profiles import load_params, params_path, resolve
 

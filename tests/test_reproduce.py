@@ -50,3 +50,16 @@ def test_reproduce_fresh_trains_the_grid_then_renders_from_it(tmp_path, data_dir
     assert all(c["execution_count"] is not None for c in code)
     assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
     assert any((out / "figures").glob("*.png")) or any((out / "figures").glob("*.svg"))
+
+
+@pytest.mark.slow  # a notebook kernel
+def test_a_relative_data_folder_means_the_callers_folder(tmp_path, data_dir, monkeypatch):
+    """The kernels run in notebooks/, so NASXFER_DATA=../shared/data from the repository root must
+    reach them as the folder the caller meant, not one relative to notebooks/."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NASXFER_DATA", os.path.relpath(data_dir, tmp_path))
+    out = reproduce("ci", only=["01_benchmark_and_tasks"], results_dir=tmp_path / "run", progress=False)
+    assert (out / "01_benchmark_and_tasks.ipynb").is_file()
+    assert os.environ["NASXFER_DATA"] == str(Path(data_dir).resolve())
