@@ -34,7 +34,9 @@ measured speed of the paper's network (:func:`measure_speed`, saved by :func:`ru
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -217,7 +219,7 @@ def measure_speed(grid, steps: int, data_dir=None) -> dict:
         "train_s": float(last["train_s"]),
         "env_steps_per_s": float(last["env_steps"] / last["train_s"]),
         "wall_s": wall,
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
     }
 
 
@@ -234,6 +236,12 @@ class Study:
     speed: dict | None  # measure_speed's record, None if never measured
     not_run: list = field(default_factory=list)  # budgets of the config with no results yet
     params_file: str = ""  # the profile or params file as given, for the command that runs a budget
+
+    @cached_property
+    def samples(self) -> dict:
+        """train_steps -> :func:`finding_samples` of that budget's run, computed once (the
+        statistics and the extrapolation both read them)."""
+        return {b.train_steps: finding_samples(run) for b, run in zip(self.budgets, self.runs)}
 
     def __str__(self) -> str:
         c = self.config
@@ -335,7 +343,7 @@ def finding_statistics(study: Study, seed: int = 0) -> pd.DataFrame:
 
     rows = []
     for b, run in zip(study.budgets, study.runs):
-        for name, samples in finding_samples(run).items():
+        for name, samples in study.samples[b.train_steps].items():
             label, null, sign = FINDINGS[name]
             s = mean_ci(samples, seed=seed)
             significant = bool(s["n"] >= 2 and (s["ci_low"] > null or s["ci_high"] < null))
@@ -372,6 +380,12 @@ def finding_sentences(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _interval(finding: str, mean: float, low: float, high: float) -> str:
+    """``mean [low, high]`` in the finding's precision (shares to 2 decimals, points to 1)."""
+    fmt = ".2f" if finding == "rq3" else ".1f"
+    return f"{mean:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+
+
 def _state(row) -> str:
     side = "agrees with the paper" if row.agrees else "against the paper"
     return f"{side}, {'significant' if row.significant else 'not significant'}"
@@ -382,9 +396,8 @@ def shifts(stats: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for name, g in stats.groupby("finding", sort=False):
         g = g.sort_values("train_steps")
-        fmt = ".2f" if name == "rq3" else ".1f"
         path = "; ".join(
-            f"{r.train_steps:,}: {r['mean']:{fmt}} [{r.ci_low:{fmt}}, {r.ci_high:{fmt}}] ({_state(r)})"
+            f"{r.train_steps:,}: {_interval(name, r['mean'], r.ci_low, r.ci_high)} ({_state(r)})"
             for _, r in g.iterrows()
         )
         sign_changes = g.agrees.nunique() > 1
@@ -412,8 +425,8 @@ def shifts(stats: pd.DataFrame) -> pd.DataFrame:
 
 
 def study_samples(study: Study) -> dict:
-    """train_steps -> :func:`finding_samples` of that budget's run."""
-    return {b.train_steps: finding_samples(run) for b, run in zip(study.budgets, study.runs)}
+    """train_steps -> :func:`finding_samples` of that budget's run (:attr:`Study.samples`)."""
+    return study.samples
 
 
 def extrapolate(samples: dict, to_steps: int, seed: int = 0, n_boot: int = 2000) -> pd.DataFrame:
@@ -503,9 +516,8 @@ def findings_table(stats: pd.DataFrame) -> pd.DataFrame:
     not significant, ``(-)`` against, not significant, ``-`` against and significant."""
 
     def cell(r) -> str:
-        fmt = ".2f" if r.finding == "rq3" else ".1f"
         mark = ("+" if r.agrees else "-") if r.significant else ("(+)" if r.agrees else "(-)")
-        return f"{r['mean']:{fmt}} [{r.ci_low:{fmt}}, {r.ci_high:{fmt}}] {mark}"
+        return f"{_interval(r.finding, r['mean'], r.ci_low, r.ci_high)} {mark}"
 
     wide = stats.assign(cell=stats.apply(cell, axis=1)).pivot(index="finding", columns="train_steps", values="cell")
     wide.columns = [f"{c:,} steps" for c in wide.columns]

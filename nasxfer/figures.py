@@ -530,7 +530,7 @@ def budget_chart(stats: pd.DataFrame, extrapolated: pd.DataFrame | None = None) 
     df = stats.assign(panel=stats.finding.map(panel), kind="measured")
     if extrapolated is not None and len(extrapolated):
         ext = extrapolated.rename(columns={"at_steps": "train_steps"}).assign(kind="extrapolated (a guess)")
-        ext = ext.assign(null=ext.finding.map(stats.groupby("finding")["null"].first()), n=np.nan)
+        ext = ext.assign(null=ext.finding.map(lambda f: FINDINGS[f][1]), n=np.nan)
         ext = ext.assign(panel=ext.finding.map(panel))
         df = pd.concat([df, ext[["finding", "panel", "train_steps", "mean", "ci_low", "ci_high", "null", "n", "kind"]]])
     steps = sorted(df.train_steps.unique().tolist())

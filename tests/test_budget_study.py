@@ -200,8 +200,7 @@ def test_the_chart_has_a_panel_per_finding_and_keeps_the_extrapolation_apart():
     from nasxfer.figures import budget_chart
 
     study = _study(_fake_run(10, -4, 20, 1.0), _fake_run(0.2, 0.1, 70, 0.0))
-    samples = {b.train_steps: finding_samples(r) for b, r in zip(study.budgets, study.runs)}
-    spec = budget_chart(finding_statistics(study), extrapolate(samples, 10**7)).to_dict()
+    spec = budget_chart(finding_statistics(study), extrapolate(study.samples, 10**7)).to_dict()
     rows = pd.DataFrame(next(iter(spec["datasets"].values())))
     assert rows.panel.nunique() == 4 and set(rows.kind) == {"measured", "extrapolated (a guess)"}
     assert rows[rows.kind != "measured"].train_steps.unique().tolist() == [10**7]
