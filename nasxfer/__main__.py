@@ -12,6 +12,9 @@ resuming a killed run where it stopped.
 ``nasxfer budget-study params/laptop.yaml`` runs the budget study of a params file (its
 ``budget_study:`` section: the same grid at several training budgets), resumable like the grid.
 
+``nasxfer cross-space params/laptop.yaml`` runs the grid of a params file's ``cross_space:``
+section (tasks of both benchmarks; notebook 09), resumable like the grid.
+
 ``nasxfer report laptop`` writes ``outputs/laptop/report/index.html``: the run's
 executed notebooks as pages that open offline, linked from one page.
 """
@@ -142,6 +145,24 @@ def budget_study(args) -> int:
     return 0
 
 
+def cross_space(args) -> int:
+    """Run (or resume) the cross-space grid of a params file; stoppable like the grid."""
+    from .cross_space import run_cross_space, section_of
+    from .interrupt import GridStopped, stop_on_signals
+    from .profiles import load_params, params_path
+
+    params = load_params(params_path(args.params))
+    out = section_of(params, params_path(args.params)).results_dir
+    again = ["nasxfer", "cross-space", args.params] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    with stop_on_signals():
+        try:
+            run_cross_space(params, data_dir=args.data_dir)
+        except GridStopped as e:
+            return _stopped(e, again)
+    print(f"cross-space grid: {out}/ (notebook 09 renders it)")
+    return 0
+
+
 def reproduce(args) -> int:
     """Render every notebook for a profile; with --fresh run its grid first (resumable, stoppable)."""
     from .interrupt import GridStopped, stop_on_signals
@@ -194,6 +215,9 @@ def main(argv=None) -> int:
     b.add_argument("params", nargs="?", default="laptop", help="a profile (params/<name>.yaml) or a params file")
     b.add_argument("--data-dir", default=None)
     b.add_argument("--budgets", type=int, nargs="+", default=None, help="only these budgets (train_steps), e.g. 20000")
+    c = sub.add_parser("cross-space", help="run (or resume) the cross-space grid of a params file (notebook 09)")
+    c.add_argument("params", nargs="?", default="laptop", help="a profile (params/<name>.yaml) or a params file")
+    c.add_argument("--data-dir", default=None)
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
     for q in (p, s):  # the summary's options work without naming the subcommand
         q.add_argument("--benchmark", default="transnas-bench-101")
@@ -221,6 +245,8 @@ def main(argv=None) -> int:
             return reproduce(args)
         if args.command == "budget-study":
             return budget_study(args)
+        if args.command == "cross-space":
+            return cross_space(args)
         {"report": report}.get(args.command, summary)(args)
     except NasxferError as e:
         print(f"nasxfer: error: {e}", file=sys.stderr)

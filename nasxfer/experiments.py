@@ -53,7 +53,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import NasxferError
-from .grid import GridConfig, Unit, grid_config
+from .grid import GridConfig, Unit, file_name, grid_config
 from .io import remove_stale_temps, write_atomic, write_json_atomic
 
 # ---- what a folder was made with ------------------------------------------------------------
@@ -235,7 +235,8 @@ def _checkpoint_sha(grid: GridConfig, results_dir: Path, seed: int, task: str) -
         _, meta = read_weights(path)
     except NasxferError as e:
         raise Untrusted(str(e).split("; ")[0]) from None
-    if (meta.get("task"), meta.get("seed"), meta.get("benchmark")) != (task, seed, grid.benchmark):
+    bench, name = grid.task_ref(task)
+    if (meta.get("task"), meta.get("seed"), meta.get("benchmark")) != (name, seed, bench):
         raise Untrusted(
             f"{path}/meta.json describes another agent (task {meta.get('task')!r}, seed "
             f"{meta.get('seed')!r}, benchmark {meta.get('benchmark')!r})"
@@ -397,7 +398,8 @@ def cluster_address(grid: GridConfig) -> str | None:
 
 
 def checkpoint_dir(results_dir: Path, seed: int, task: str) -> Path:
-    return Path(results_dir) / "checkpoints" / f"seed{seed}-{task}"
+    """Where the scratch agent of (seed, task) keeps its weights; `task` as the grid names it."""
+    return Path(results_dir) / "checkpoints" / f"seed{seed}-{file_name(task)}"
 
 
 def run_unit(grid: GridConfig, unit: Unit, results_dir, data_dir=None) -> pd.DataFrame:

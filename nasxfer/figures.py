@@ -28,6 +28,7 @@ import pandas as pd
 import vl_convert as vlc
 
 from .benchmark import NB201_TASKS, TRANSNAS_TASKS
+from .grid import TASK_SEP
 from .shaping import gamma_transform
 
 # ---- one colour per task, in every figure ------------------------------------------------
@@ -47,6 +48,19 @@ _TABLEAU10 = (
     "#bab0ac",
 )
 TASK_COLOURS = dict(zip(ALL_TASKS, _TABLEAU10))
+OTHER_COLOUR = "#7f7f7f"
+
+
+def colour_of(task: str) -> str:
+    """A task's colour; a grid's ``<benchmark>/<task>`` name has its task's colour."""
+    return TASK_COLOURS.get(task.rsplit(TASK_SEP, 1)[-1], OTHER_COLOUR)
+
+
+def task_order(tasks) -> list:
+    """`tasks` (grid task names, either form) in the fixed order of :data:`ALL_TASKS`, unknown ones last."""
+    rank = {t: i for i, t in enumerate(ALL_TASKS)}
+    present = sorted(set(map(str, tasks)))
+    return sorted(present, key=lambda t: rank.get(t.rsplit(TASK_SEP, 1)[-1], len(rank)))
 
 
 def task_colour(values, field: str = "task", title: str | None = "task", legend=alt.Undefined) -> alt.Color:
@@ -54,9 +68,8 @@ def task_colour(values, field: str = "task", title: str | None = "task", legend=
 
     `values` are the tasks the chart shows (its legend lists only those).
     """
-    present = set(pd.Series(values).astype(str))
-    domain = [t for t in TASK_COLOURS if t in present] + sorted(present - set(TASK_COLOURS))
-    scale = alt.Scale(domain=domain, range=[TASK_COLOURS.get(t, "#7f7f7f") for t in domain])
+    domain = task_order(pd.Series(values).astype(str))
+    scale = alt.Scale(domain=domain, range=[colour_of(t) for t in domain])
     return alt.Color(f"{field}:N", scale=scale, title=title, legend=legend)
 
 
@@ -345,8 +358,7 @@ def transfer_matrix_chart(matrix: pd.DataFrame, title: str) -> alt.LayerChart:
     lim = float(np.nanmax(np.abs(df["rel_diff"]))) if df["rel_diff"].notna().any() else 0.0
     lim = lim or 1.0
     df["dark"] = df["rel_diff"].abs() > 0.6 * lim  # white text on the darkest cells
-    tasks = [t for t in TASK_COLOURS if t in set(df.source) | set(df.target)]
-    tasks += sorted(set(df.source) | set(df.target) - set(tasks))
+    tasks = task_order(set(df.source) | set(df.target))
     base = alt.Chart(df).encode(
         x=alt.X("target:N", title="target task", sort=tasks, axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("source:N", title="source task", sort=tasks),
@@ -464,8 +476,7 @@ def crossover_chart(table: pd.DataFrame, y_title: str, title: str = "") -> alt.L
         agent=np.where(table.source == table.target, "scratch (hatched)", "transferred"),
         crossed_label=table["crossed"].astype(int).astype(str) + "/" + table["pairs"].astype(int).astype(str),
     )
-    sources = [t for t in TASK_COLOURS if t in set(df.source)] + sorted(set(df.source) - set(TASK_COLOURS))
-    targets = [t for t in TASK_COLOURS if t in set(df.target)] + sorted(set(df.target) - set(TASK_COLOURS))
+    sources, targets = task_order(df.source), task_order(df.target)
     base = alt.Chart(df).encode(
         x=alt.X("target:N", title="target task", sort=targets, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("source:N", sort=sources),
@@ -485,7 +496,7 @@ def crossover_chart(table: pd.DataFrame, y_title: str, title: str = "") -> alt.L
     # the scratch bar of each target drawn again over its plain bar, hatched in the target's colour
     hatched = [
         base.transform_filter((alt.datum.source == t) & (alt.datum.target == t))
-        .mark_bar(fill=hatch_fill(TASK_COLOURS.get(t, "#7f7f7f")), stroke=TASK_COLOURS.get(t, "#7f7f7f"))
+        .mark_bar(fill=hatch_fill(colour_of(t)), stroke=colour_of(t))
         .encode(y=y, tooltip=tooltip)
         for t in targets
         if ((df.source == t) & (df.target == t)).any()
@@ -567,4 +578,40 @@ def budget_chart(stats: pd.DataFrame, extrapolated: pd.DataFrame | None = None) 
             columns=2,
         )
         .resolve_scale(y="independent")
+    )
+
+
+def space_gains_chart(gains: pd.DataFrame) -> alt.FacetChart:
+    """Transfer across search spaces (ours): per regime, each target's gap over scratch in rank
+    percentile, sources from the target's own space beside sources from the other space; mean and
+    95% bootstrap CI over seeds (:func:`nasxfer.cross_space.space_gains`), a dashed rule at 0."""
+    from .cross_space import ACROSS, SAME
+
+    order = ["zero_shot", "fine_tune", "retrain"]
+    relation = alt.Color(
+        "relation:N", title="source", scale=alt.Scale(domain=[SAME, ACROSS], range=["#4c78a8", "#f58518"])
+    )
+    targets = task_order(gains.target)
+    base = alt.Chart().encode(
+        x=alt.X("target:N", sort=targets, title="target task", axis=alt.Axis(labelAngle=-20)),
+        xOffset=alt.XOffset("relation:N", sort=[SAME, ACROSS]),
+    )
+    points = base.mark_point(filled=True, size=60).encode(
+        y=alt.Y("mean:Q", title="rank percentile points over scratch"),
+        color=relation,
+        tooltip=[*_ci_tooltip("target", "regime", "relation"), alt.Tooltip("sources:Q"), "verdict"],
+    )
+    bars = base.mark_rule(strokeWidth=2).encode(y="ci_low:Q", y2="ci_high:Q", color=relation)
+    zero = alt.Chart().mark_rule(strokeDash=[4, 3], color="#888").encode(y=alt.datum(0))
+    return (
+        alt.layer(zero, bars, points, data=gains)
+        .properties(width=230, height=200)
+        .facet(
+            facet=alt.Facet(
+                "regime:N",
+                sort=order,
+                title="zero-shot: vs an untrained agent; fine-tune, retrain: vs scratch at the same budget",
+            ),
+            columns=3,
+        )
     )

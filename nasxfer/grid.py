@@ -27,10 +27,11 @@ import math
 import warnings
 from dataclasses import dataclass, field, fields
 
-from .benchmark import PAPER_TASKS, canonical_name, task_names
+from .benchmark import BENCHMARKS, PAPER_TASKS, canonical_name, task_names
 from .errors import NasxferError, check_int, is_int, unknown
 
 REGIMES = ("zero_shot", "fine_tune", "retrain")
+TASK_SEP = "/"  # between a benchmark and its task: "nas-bench-201/cifar100"
 
 SMOOTHING_WINDOW = 16  # the paper's moving average, in evaluations
 MAX_WINDOW_SHARE = 0.15  # of a run's evaluations the window may span
@@ -61,14 +62,12 @@ class GridConfig:
             bench = canonical_name(self.benchmark)
         except NasxferError as e:
             raise NasxferError(f"grid.benchmark: {e}") from None
-        known = task_names(bench)
+        self.benchmark = bench
         for key in ("source_tasks", "target_tasks"):
             tasks = getattr(self, key)
-            if not isinstance(tasks, list) or not tasks:
+            if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
                 raise NasxferError(f"grid.{key} must be a non-empty list of task names, got {tasks!r}")
-            for t in tasks:
-                if t not in known:
-                    raise unknown(f"task in grid.{key}", t, known)
+            setattr(self, key, [canonical_task(t, bench, where=f"task in grid.{key}") for t in tasks])
         if not isinstance(self.seeds, list) or not self.seeds or not all(is_int(s, 0) for s in self.seeds):
             raise NasxferError(f"grid.seeds must be a non-empty list of integers >= 0, got {self.seeds!r}")
         for key in ("train_steps", "finetune_steps", "eval_every", "eval_episodes"):
@@ -85,7 +84,7 @@ class GridConfig:
             )
         if not isinstance(self.agent, dict):
             raise NasxferError(f"grid.agent must be a mapping of agent parameters, got {self.agent!r}")
-        self.agent_params("class_object" if bench == "transnas-bench-101" else "cifar10", 0)  # validates agent keys
+        self.agent_params(self.tasks[0], 0)  # validates agent keys
         problem = self.eval_frequency_problem()
         if problem:
             warnings.warn(problem, EvalFrequencyWarning, stacklevel=3)
@@ -103,8 +102,7 @@ class GridConfig:
         return self.sampling_round + max(p.num_env_runners, 1) * (p.num_envs_per_env_runner - 1)
 
     def _layout(self):
-        task = "class_object" if canonical_name(self.benchmark) == "transnas-bench-101" else "cifar10"
-        return self.agent_params(task, 0)
+        return self.agent_params(self.tasks[0], 0)
 
     def evaluations_per_run(self, eval_every: int | None = None) -> int:
         """The fewest evaluations one run of ``train_steps`` can have (the one before training
@@ -139,14 +137,25 @@ class GridConfig:
     def tasks(self) -> list:
         return list(dict.fromkeys([*self.source_tasks, *self.target_tasks]))
 
+    @property
+    def benchmarks(self) -> list:
+        """Every benchmark the grid's tasks are on, its own first."""
+        return list(dict.fromkeys([self.benchmark, *(task_ref(t, self.benchmark)[0] for t in self.tasks)]))
+
+    def task_ref(self, task: str) -> tuple[str, str]:
+        """(benchmark, task) of one of this grid's task names."""
+        return task_ref(task, self.benchmark)
+
     def agent_params(self, task: str, seed: int):
+        """The AgentParams of one agent: `task` (a grid task name) on its own benchmark."""
         from .agent.params import AgentParams
 
+        bench, name = self.task_ref(task)
         return AgentParams.from_dict(
             {
                 **self.agent,
-                "benchmark": self.benchmark,
-                "task": task,
+                "benchmark": bench,
+                "task": name,
                 "seed": seed,
                 "total_env_steps": self.train_steps,
                 "eval_every": self.eval_every,
@@ -176,11 +185,42 @@ class Unit:
 
     @property
     def name(self) -> str:
-        return (
-            f"seed{self.seed}-scratch-{self.target}"
-            if self.scratch
-            else f"seed{self.seed}-{self.source}-to-{self.target}"
+        source, target = file_name(self.source), file_name(self.target)
+        return f"seed{self.seed}-scratch-{target}" if self.scratch else f"seed{self.seed}-{source}-to-{target}"
+
+
+def task_ref(task: str, default_benchmark: str) -> tuple[str, str]:
+    """(canonical benchmark, task) of a grid task name: ``"cifar100"`` is a task of
+    `default_benchmark`, ``"nas-bench-201/cifar100"`` (any accepted benchmark spelling) of the
+    benchmark it names. Unknown benchmarks raise with the list; the task itself is not checked
+    here (:func:`canonical_task` does)."""
+    if TASK_SEP in task:
+        bench, name = task.split(TASK_SEP, 1)
+        return canonical_name(bench), name
+    return canonical_name(default_benchmark), task
+
+
+def canonical_task(task: str, default_benchmark: str, where: str = "task") -> str:
+    """`task` as a grid names it: bare on `default_benchmark`, ``<benchmark>/<task>`` on another;
+    an unknown benchmark or task raises, naming what there is."""
+    try:
+        bench, name = task_ref(task, default_benchmark)
+    except NasxferError as e:
+        raise NasxferError(f"{where} {task!r}: {e}") from None
+    known = task_names(bench)
+    if name not in known:
+        others = (
+            []
+            if bench != canonical_name(default_benchmark)
+            else [f"{b}{TASK_SEP}{t}" for b in BENCHMARKS if b != bench for t in task_names(b)]
         )
+        raise unknown(where, task, [*known, *others])
+    return name if bench == canonical_name(default_benchmark) else f"{bench}{TASK_SEP}{name}"
+
+
+def file_name(task: str) -> str:
+    """A grid task name as part of a file name: the benchmark's ``/`` becomes ``.``."""
+    return task.replace(TASK_SEP, ".")
 
 
 def grid_config(d, where: str = "grid"):

@@ -58,12 +58,13 @@ def check_fits(bundles: list[dict], nodes: list[dict], address: str) -> None:
         )
 
 
-def _unit_task(grid: GridConfig, unit: Unit, bench, source: dict[str, bytes] | None):
+def _unit_task(grid: GridConfig, unit: Unit, benches, source: dict[str, bytes] | None):
     """One unit on a cluster node: (curve, record, the scratch unit's checkpoint files or None)."""
     from .agent.checkpoints import checkpoint_files, write_checkpoint_files
     from .benchmark import provide
 
-    provide(bench)
+    for bench in benches:
+        provide(bench)
     with tempfile.TemporaryDirectory(prefix="nasxfer-unit-") as tmp:
         source_dir = save_to = None
         if source is not None:
@@ -93,7 +94,8 @@ def run_units(grid: GridConfig, todo: list[Unit], results_dir: Path, data_dir, b
     params = grid.agent_params(grid.tasks[0], grid.seeds[0])
     init_ray(params)
     reinstall()  # ray.init replaces the stop-signal handlers with its own
-    tables = ray.put(load_benchmark(grid.benchmark, data_dir=data_dir or params.data_dir))  # all tasks, as Agent loads
+    # every benchmark the grid's tasks are on, all tasks of each, as Agent loads them
+    tables = ray.put([load_benchmark(b, data_dir=data_dir or params.data_dir) for b in grid.benchmarks])
     # every unit asks for the same (the layout fields are the grid's, not the task's or seed's)
     bundles = unit_bundles(params, ray.cluster_resources().get("GPU", 0))
     check_fits(bundles, ray.nodes(), cluster_address(grid))

@@ -41,8 +41,9 @@ NOTEBOOK_KEYS = {
     "data_dir": (str, os.PathLike),
     "grid": dict,
 }
-# Sections of a params file that are not notebook parameters: budget_study (nasxfer.budget_study).
-FILE_KEYS = ("budget_study",)
+# Sections of a params file that are not notebook parameters: budget_study (nasxfer.budget_study),
+# cross_space (nasxfer.cross_space).
+FILE_KEYS = ("budget_study", "cross_space")
 _FIXES = {  # what to type instead, for papermill users
     bool: "papermill -p {key} {bool_text} (-p, not -r: -r passes the text {value!r}, not a boolean)",
     str: "papermill -p {key} <name>",
@@ -120,6 +121,7 @@ def load_params(path) -> dict:
             f"params file {path}: unknown top-level key(s) {bad}; allowed: {[*NOTEBOOK_KEYS, *FILE_KEYS]}"
         )
     study = params.pop("budget_study", None)
+    cross = params.pop("cross_space", None)
     for k, v in params.items():
         try:
             check_parameter(k, v)
@@ -133,6 +135,10 @@ def load_params(path) -> dict:
         from .budget_study import study_config
 
         params["budget_study"] = study_config(study, params["grid"], where=f"params file {path}: budget_study")
+    if cross is not None:
+        from .cross_space import cross_space_config
+
+        params["cross_space"] = cross_space_config(cross, params["grid"], where=f"params file {path}: cross_space")
     return params
 
 

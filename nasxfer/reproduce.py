@@ -5,8 +5,9 @@ of ``notebooks/`` is executed with ``profile`` set and ``run_fresh`` False, so i
 profile's results as they are, and the executed copy is written to
 ``<results_dir>/notebooks/`` (the figures go where the notebooks save them,
 ``<results_dir>/figures/``). ``fresh=True`` first runs (or resumes) the profile's grid into its
-``results_dir``, and its budget study (:mod:`nasxfer.budget_study`) when the params file has
-one. ``nasxfer report <run>`` then turns the executed copies into HTML pages.
+``results_dir``, its budget study (:mod:`nasxfer.budget_study`) and its cross-space grid
+(:mod:`nasxfer.cross_space`) when the params file has them; without it, the cross-space
+notebook is skipped, with the command that runs it, while its grid has no results. ``nasxfer report <run>`` then turns the executed copies into HTML pages.
 
 A notebook that fails stops the command with one line naming it, the error and the partly
 executed copy; the notebooks already rendered stay.
@@ -37,6 +38,16 @@ def notebook_paths(only=None) -> list[Path]:
     return [names[n] for n in wanted]
 
 
+def not_run_yet(notebook: Path, params: dict) -> str | None:
+    """Why `notebook` cannot render from the profile's results yet (None: it can). Only the
+    cross-space notebook reads a run of its own that a profile may not have made: it is skipped
+    with the command that makes it, instead of failing the whole render."""
+    section = params.get("cross_space")
+    if not notebook.stem.startswith("09") or section is None or (section.results_dir / "results.parquet").is_file():
+        return None
+    return f"{section.results_dir} holds no cross-space results yet (run: nasxfer cross-space <params> or --fresh)"
+
+
 def reproduce(profile: str = "laptop", fresh: bool = False, only=None, results_dir=None, data_dir=None, progress=True):
     """Render the notebooks for `profile` (see the module doc); returns the folder of executed copies."""
     import os
@@ -63,6 +74,10 @@ def reproduce(profile: str = "laptop", fresh: bool = False, only=None, results_d
             from .budget_study import run_study
 
             run_study(params, data_dir=data_dir, progress=progress)
+        if params.get("cross_space") is not None and (only is None or any(p.stem.startswith("09") for p in paths)):
+            from .cross_space import run_cross_space
+
+            run_cross_space(params, data_dir=data_dir, progress=progress)
     out = results / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
     wanted = {"profile": profile, "run_fresh": False}
@@ -70,6 +85,10 @@ def reproduce(profile: str = "laptop", fresh: bool = False, only=None, results_d
         wanted["data_dir"] = str(Path(data_dir).resolve())
     for nb in tqdm(paths, desc="notebooks", unit="notebook", disable=not progress):
         target = out / nb.name
+        why = not_run_yet(nb, params)
+        if why:
+            tqdm.write(f"{nb.name} skipped: {why}")
+            continue
         declared = pm.inspect_notebook(str(nb))
         parameters = {k: v for k, v in wanted.items() if k in declared}
         if results_dir is not None and "grid" in declared:  # the grid notebooks read `results`

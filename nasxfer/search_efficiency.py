@@ -113,25 +113,98 @@ def add_agents(
                     prior_queries=agents["training_queries"].tolist() if scratch else None,
                 )
             )
-    old = results["searcher"].isin(AGENT_SEARCHERS)
-    results = pd.concat([results[~old], *rows], ignore_index=True)
-    config["agents"] = {
+    record = {
         "params_file": str(params_file),
         "agents_dir": str(agents_dir),
         "grid": grid.__dict__,
+        "training": table.to_dict(orient="records"),
+        "missing": missing_agents(agents_dir, params_file),
+    }
+    return _save_agents(results, config, rows, trials, record, results_dir)
+
+
+def _save_agents(results, config: dict, rows: list, trials: int, record: dict, results_dir) -> pd.DataFrame:
+    """`rows` (the agents' trials) in place of any earlier agent rows, `record` (where the agents
+    come from) in the configuration, saved."""
+    old = results["searcher"].isin(AGENT_SEARCHERS)
+    results = pd.concat([results[~old], *rows], ignore_index=True)
+    config["agents"] = {
+        **record,
         "trials": int(trials),
         "policy": "greedy Q-network; trial t uses the agent of seed t % n_seeds",
         SCRATCH_NAME: "trained train_steps env steps on the target task itself: prior_queries = its unique "
         "training queries there, queries = prior_queries + search budget",
         ZERO_SHOT_NAME: "trained on another task (source), greedy on the target: no target cell seen before the "
         "search, queries = search budget",
-        "training": table.to_dict(orient="records"),
-        "missing": missing_agents(agents_dir, params_file),
     }
     config["searchers"] = [s for s in config["searchers"] if s not in AGENT_SEARCHERS]
     config["searchers"] += [SCRATCH_NAME, ZERO_SHOT_NAME]
     save_comparison(results, results_dir, config)
     return results
+
+
+def add_grid_agents(results_dir, grid_dir, trials: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Add a finished transfer grid's scratch agents to a saved comparison, as :func:`add_agents`
+    adds retrained ones: on its own task an agent is ``dqn scratch`` (``prior_queries`` = the
+    target cells its training read, from the grid's curves), on every other task ``dqn zero-shot``,
+    whichever benchmark it trained on (``source`` is its grid task name, e.g.
+    ``transnas-bench-101/class_object``). No agent is trained: the grid's checkpoints are used."""
+    from .experiments import checkpoint_dir, load_results
+    from .grid import canonical_task, grid_config
+
+    results, config = load_comparison(results_dir)
+    curves, _, made = load_results(grid_dir)
+    grid = grid_config(made["grid"])
+    trials = config["trials"] if trials is None else check_trials(trials)
+    bench = load_benchmark(config["benchmark"], tasks=config["tasks"])
+    last = curves[curves.kind == "scratch"].sort_values("env_steps").groupby(["target", "seed"]).tail(1)
+    rows = []
+    for task in config["tasks"]:
+        here = canonical_task(f"{bench.name}/{task}", grid.benchmark)
+        for source in grid.tasks:
+            agents = last[last.target == source].sort_values("seed")
+            paths = [checkpoint_dir(grid_dir, s, source) for s in agents.seed]
+            missing = [str(p) for p in paths if not (p / "weights.pt").is_file()]
+            if agents.empty or missing:
+                raise NasxferError(
+                    f"{grid_dir} lacks the weights of its scratch agents on {source} ({missing or 'no runs'}; "
+                    f"checkpoints are not in git): rerun the grid there to train them"
+                )
+            own = source == here
+            rows.append(
+                checkpoint_trials(
+                    paths,
+                    grid.agent_params(source, 0),
+                    SCRATCH_NAME if own else ZERO_SHOT_NAME,
+                    config["budgets"],
+                    trials,
+                    config["base_seed"],
+                    bench=bench,
+                    progress=progress,
+                    task=task,
+                    prior_queries=agents["target_queries"].tolist() if own else None,
+                ).assign(source=source)
+            )
+    training = last.rename(columns={"target": "task", "target_queries": "training_queries"})[
+        [
+            "task",
+            "seed",
+            "env_steps",
+            "updates",
+            "training_queries",
+            "final_test",
+            "final_rank_pct",
+            "n_unique",
+            "train_s",
+        ]
+    ]
+    record = {
+        "grid_dir": str(grid_dir),
+        "grid": made["grid"],
+        "training": training.to_dict(orient="records"),
+        "missing": [],
+    }
+    return _save_agents(results, config, rows, trials, record, results_dir)
 
 
 def main(argv=None) -> None:

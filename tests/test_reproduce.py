@@ -63,3 +63,20 @@ def test_a_relative_data_folder_means_the_callers_folder(tmp_path, data_dir, mon
     out = reproduce("ci", only=["01_benchmark_and_tasks"], results_dir=tmp_path / "run", progress=False)
     assert (out / "01_benchmark_and_tasks.ipynb").is_file()
     assert os.environ["NASXFER_DATA"] == str(Path(data_dir).resolve())
+
+
+def test_the_cross_space_notebook_waits_for_its_own_run(tmp_path):
+    """Rendering skips notebook 09 (naming the command) while the profile's cross-space grid has no
+    results, and renders it once it has; no other notebook is ever skipped."""
+    import dataclasses
+
+    from nasxfer.profiles import load_params, params_path
+    from nasxfer.reproduce import not_run_yet
+
+    params = load_params(params_path("ci"))
+    params["cross_space"] = dataclasses.replace(params["cross_space"], results_dir=tmp_path)
+    nine, four = notebook_paths(["09_cross_space", "04_rq2_regimes"])
+    assert "nasxfer cross-space" in not_run_yet(nine, params)
+    assert not_run_yet(four, params) is None
+    (tmp_path / "results.parquet").write_bytes(b"")
+    assert not_run_yet(nine, params) is None

@@ -182,8 +182,8 @@ def check_compatible(meta: dict, net_config: dict, where: str = "checkpoint") ->
         raise NasxferError(
             f"incompatible {where}: its encoding size is {meta['encoding_dim']} (benchmark "
             f"{meta.get('benchmark')!r}) but this agent's env encodes candidates with "
-            f"{net_config['encoding_dim']} features: transfer only between envs with the same encoding "
-            f"(same benchmark and pad)"
+            f"{net_config['encoding_dim']} features: the encoding size follows the pad size alone (every "
+            f"benchmark shares one node vocabulary), so build the target agent with the source's pad"
         )
     diff = {k: (meta.get(k), v) for k, v in net_config.items() if meta.get(k) != v}
     if diff:
