@@ -130,3 +130,27 @@ def protocol_findings(cmp: pd.DataFrame) -> str:
                 f"columns (in the paper: {'all' if paper_order else 'not all'})"
             )
     return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    """``python -m nasxfer.nb201_paper [--trials N] [--data-dir DIR]``: our random search and
+    evolution under NAS-Bench-201's protocol, beside the paper's numbers."""
+    import argparse
+
+    from .benchmark import load_benchmark
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--trials", type=int, default=PAPER_RUNS)
+    ap.add_argument("--data-dir", default=None, help="folder holding the benchmark tables")
+    args = ap.parse_args(argv)
+    bench = load_benchmark("nas-bench-201", data_dir=args.data_dir)
+    pd.set_option("display.width", 200)
+    print(SOURCE)
+    print(optimum_check(bench).round(3).to_string())
+    cmp = compare_with_paper(run_paper_protocol(bench, trials=args.trials))
+    print(cmp.round(2).to_string())
+    print(protocol_findings(cmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -108,3 +108,36 @@ def test_bad_sections_are_refused(section, message):
     base = load_params(repo_root() / "params" / "ci.yaml")["grid"]
     with pytest.raises(NasxferError, match=message):
         cross_space_config(section, base)
+
+
+@pytest.mark.slow  # trains the ci cross-space grid (12 tiny agents) and its search comparison: minutes
+def test_the_ci_cross_space_grid_runs_both_ways_and_its_agents_search(tmp_path, data_dir):
+    import dataclasses
+    import os
+
+    from nasxfer.comparison import SCRATCH_NAME, ZERO_SHOT_NAME
+    from nasxfer.cross_space import run_cross_space
+    from nasxfer.experiments import load_results
+    from nasxfer.search_efficiency import load_comparison
+
+    params = load_params(repo_root() / "params" / "ci.yaml")
+    params["cross_space"] = dataclasses.replace(params["cross_space"], results_dir=tmp_path / "cross")
+    out = run_cross_space(params, data_dir=data_dir, progress=False)
+    curves, results, config = load_results(out)
+    assert set(results.source) == {CO, "cifar10", "cifar100"}
+    assert set(results.target) == {CO, "cifar10", "cifar100"}
+    pairs = set(zip(results.source, results.target))
+    assert {(CO, "cifar100"), ("cifar10", CO), ("cifar10", "cifar100")} <= pairs  # both directions, and within
+    assert (out / "checkpoints" / "seed1-transnas-bench-101.class_object" / "weights.pt").is_file()
+    assert (out / "parts" / "seed0-transnas-bench-101.class_object-to-cifar100.parquet").is_file()
+    # the search comparison on the NAS-Bench-201 target, the TransNAS agent among the zero-shot searchers
+    search, cfg = load_comparison(out / "search")
+    assert cfg["tasks"] == ["cifar100"] and cfg["benchmark"] == "nas-bench-201"
+    zero = search[search.searcher == ZERO_SHOT_NAME]
+    assert set(zero.source) == {CO, "cifar10"} and (zero.prior_queries == 0).all()
+    own = search[search.searcher == SCRATCH_NAME]
+    assert set(own.source) == {"cifar100"} and (own.prior_queries > 0).all()
+    # finished: running again trains and searches nothing
+    stamps = {p: os.stat(p).st_mtime_ns for p in [*(out / "parts").iterdir(), out / "search" / "results.parquet"]}
+    run_cross_space(params, data_dir=data_dir, progress=False)
+    assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps
