@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 from nasxfer import NASEnv, load_benchmark
-from nasxfer.baselines import SEARCHERS, evolution_config, run_search
 from nasxfer.search_agents import agent_search
+from nasxfer.searchers import SEARCHERS, evolution_config, run_search
 
 
 def per_1000(run, budget: int, trials: int) -> float:

@@ -1,6 +1,6 @@
 """The search comparison's harness: every searcher for many seeded trials at equal query budgets.
 
-:func:`run_comparison` runs every baseline of :mod:`nasxfer.baselines` and returns a tidy
+:func:`run_comparison` runs every baseline of :mod:`nasxfer.searchers` and returns a tidy
 table (a row per task, searcher, seed and budget, :data:`COLUMNS`), scored by the test
 metric of the best-by-validation cell. The trained agents enter the same table through
 :mod:`nasxfer.search_agents`; :mod:`nasxfer.stats` summarises it and
@@ -8,7 +8,7 @@ metric of the best-by-validation cell. The trained agents enter the same table t
 
 Each trial of a searcher that never looks at its budget runs once up to the
 largest budget and is read at every smaller budget (an anytime curve); a
-searcher configured for its budget (:data:`~nasxfer.baselines.BUDGET_AWARE`:
+searcher configured for its budget (:data:`~nasxfer.searchers.BUDGET_AWARE`:
 regularized evolution) runs once per budget instead, read only at that budget.
 
 Equal budgets mean equal information. ``queries`` is how many cells of the task
@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .baselines import BUDGET_AWARE, EVOLUTION_RULE, SEARCHERS, evolution_config, get_searcher, run_search
 from .benchmark import PAPER_TASKS, Benchmark, load_benchmark
 from .errors import NasxferError, check_int
 from .oracle import QueryOracle, check_budget
+from .searchers import BUDGET_AWARE, EVOLUTION_RULE, SEARCHERS, evolution_config, get_searcher, run_search
 
 BUDGETS = (10, 25, 50, 100, 200)
 DEFAULT_TRIALS = 200

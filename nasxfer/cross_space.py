@@ -121,10 +121,10 @@ def run_search_comparison(params: dict, data_dir=None, progress: bool = True) ->
     baselines on its target tasks, then the grid's scratch agents as searchers, on their own task
     (``dqn scratch``) and zero-shot on the others, sources from both spaces included. Skipped when
     ``<results_dir>/search/`` already holds it; the agents are added when only the baselines are."""
-    from .baselines import SEARCHERS
     from .benchmark import load_benchmark
     from .comparison import comparison_config, run_comparison
     from .search_efficiency import RESULTS_FILE, add_grid_agents, load_comparison, save_comparison
+    from .searchers import SEARCHERS
 
     cfg = section_of(params, "the params file")
     grid = cross_space_grid(params)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .baselines import run_search
+from .searchers import run_search
 
 SEARCH_TASK = "cifar10"  # NAS-Bench-201's cifar10-valid split
 # (dataset, split) of each column the paper reports and our tables hold

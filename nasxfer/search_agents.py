@@ -31,6 +31,7 @@ from .errors import NasxferError
 from .grid import GridConfig
 from .oracle import QueryOracle
 from .profiles import load_params
+from .searchers import AgentSearcher, drive
 
 CHECKPOINTS = "checkpoints"
 PARTS = "parts"
@@ -149,34 +150,10 @@ def agents_table(agents_dir, params_file=None, allow_missing: bool = False) -> p
 
 
 def agent_search(env, policy, budget: int, seed: int, max_episodes: int | None = None) -> QueryOracle:
-    """Run a greedy `policy(obs) -> action` in `env` until it has moved to `budget` unique cells.
-
-    The agent ranks neighbours with its own model, so the benchmark is read only
-    for rewards: the cells it starts on and moves to are its queries, counted
-    once each by the returned oracle. Episodes restart from start cells drawn
-    with ``np.random.default_rng(seed)``; the env's own rng (neighbour sampling,
-    graph offsets) is seeded with `seed` on the first reset.
-    """
+    """Run a greedy `policy(obs) -> action` in `env` (:class:`~nasxfer.searchers.AgentSearcher`)
+    until it has moved to `budget` unique cells; returns the spent oracle."""
     oracle = QueryOracle(env.bench, env.task_name, budget)
-    rng = np.random.default_rng(seed)
-    max_episodes = 100 * oracle.budget if max_episodes is None else max_episodes
-    env_seed = int(seed)
-    for _ in range(max_episodes):
-        obs, info = env.reset(seed=env_seed, options={"start_cell": int(rng.integers(env.space.size))})
-        env_seed = None  # seed once; later resets continue the env's stream
-        oracle.query(info["cell"])
-        if oracle.done:
-            return oracle
-        terminated = truncated = False
-        while not (terminated or truncated):
-            obs, _, terminated, truncated, info = env.step(policy(obs))
-            oracle.query(info["cell"])
-            if oracle.done:
-                return oracle
-    raise NasxferError(
-        f"the policy reached only {oracle.n_unique} of {budget} unique cells in {max_episodes} episodes: "
-        f"it keeps revisiting cells; pass a larger max_episodes or a smaller budget"
-    )
+    return drive(AgentSearcher(env, policy, seed, oracle.budget, max_episodes), oracle)
 
 
 def agent_trials(

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .baselines import SEARCHERS
 from .benchmark import PAPER_TASKS, load_benchmark
 from .comparison import (
     AGENT_SEARCHERS,
@@ -33,6 +32,7 @@ from .comparison import (
 from .errors import NasxferError
 from .io import write_atomic, write_json_atomic
 from .search_agents import agent_grid, agents_table, checkpoint_path, checkpoint_trials, missing_agents
+from .searchers import SEARCHERS
 from .stats import headline, search_summary
 
 RESULTS_FILE = "results.parquet"

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from nasxfer.baselines import run_search
 from nasxfer.comparison import COLUMNS, run_comparison
 from nasxfer.errors import NasxferError, UnknownNameError
+from nasxfer.searchers import run_search
 
 TASKS = ("class_object", "autoencoder")
 

@@ -6,12 +6,12 @@ import pytest
 import yaml
 from test_agent_search import _checkpoint
 
-from nasxfer.baselines import run_search
 from nasxfer.comparison import COLUMNS, SCRATCH_NAME, ZERO_SHOT_NAME, run_comparison
 from nasxfer.env import NASEnv
 from nasxfer.errors import NasxferError
 from nasxfer.search_agents import agent_search, agent_trials, agents_table, checkpoint_path, part_path
 from nasxfer.search_efficiency import add_agents, save_comparison
+from nasxfer.searchers import run_search
 from nasxfer.stats import equal_information, random_search_expected, search_summary
 
 TASKS = ["class_object", "autoencoder"]

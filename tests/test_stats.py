@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from nasxfer.baselines import run_search
 from nasxfer.errors import NasxferError
 from nasxfer.profiles import grid_config
+from nasxfer.searchers import run_search
 from nasxfer.stats import (
     catch_up_points,
     coverage,
