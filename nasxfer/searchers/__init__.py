@@ -6,6 +6,8 @@
 * :class:`RegularizedEvolution` -- aging evolution (Real et al., 2019), configured for its budget.
 * :class:`Reinforce` -- a factorised softmax controller trained with REINFORCE (as in NAS-Bench-201).
 * :class:`AgentSearcher` -- a trained DQN agent's greedy policy (:mod:`nasxfer.search_agents`).
+* :class:`~.catch.CatchSearcher` -- CATCH, context-based meta-RL (:mod:`.catch`), with
+  :func:`~.catch.meta_train`; not among :data:`SEARCHERS`, which need no training.
 
 :data:`SEARCHERS` names the baselines; :func:`run_search` runs one for a seed and a budget and
 returns the spent oracle. Each takes ``(space, rng, budget, **hyperparameters)``; all
@@ -20,6 +22,7 @@ from ..errors import unknown
 from ..oracle import QueryOracle
 from .agent import AgentSearcher
 from .base import LoopSearcher, Searcher, drive
+from .catch import CatchParams, CatchSearcher, meta_train
 from .evolution import EVOLUTION_RULE, RegularizedEvolution, evolution_config, mutate
 from .local_search import LocalSearch
 from .random_search import RandomSearch
@@ -34,6 +37,8 @@ __all__ = [
     "EVOLUTION_RULE",
     "SEARCHERS",
     "AgentSearcher",
+    "CatchParams",
+    "CatchSearcher",
     "LocalSearch",
     "LoopSearcher",
     "RandomSearch",
@@ -43,6 +48,7 @@ __all__ = [
     "drive",
     "evolution_config",
     "get_searcher",
+    "meta_train",
     "mutate",
     "run_search",
 ]

@@ -1,0 +1,71 @@
+"""CATCH behind the ask/tell protocol: its parts, its variants, meta-training and adaptation."""
+
+import numpy as np
+import pytest
+import torch
+
+from nasxfer.errors import NasxferError, UnknownNameError
+from nasxfer.oracle import QueryOracle
+from nasxfer.searchers import drive, run_search
+from nasxfer.searchers.catch import CatchNet, CatchParams, CatchSearcher, meta_train
+
+SMALL = CatchParams(meta_epochs=3, queries_per_meta_epoch=8, candidates=6, updates_per_query=1)
+
+
+def test_params_say_which_settings_are_ours():
+    ours = CatchParams().ours()
+    assert "latent_dim" not in ours and "kl_weight" not in ours and "batch_share" not in ours
+    assert ours["candidates"] == 16
+    with pytest.raises(NasxferError, match="batch_share"):
+        CatchParams(batch_share=1.5)
+    with pytest.raises(NasxferError, match="candidates"):
+        CatchParams(candidates=-1)
+
+
+def test_unknown_variant_is_refused(bench):
+    with pytest.raises(UnknownNameError, match="'meta', 'sfs', 'zero', 'random'"):
+        CatchSearcher(bench.space, np.random.default_rng(0), variant="pearl")
+
+
+@pytest.mark.parametrize("variant", ["sfs", "zero", "random"])
+def test_a_search_is_seeded_and_spends_its_budget(nb201, variant):
+    runs = [
+        drive(
+            CatchSearcher(nb201.space, np.random.default_rng(s), variant=variant, params=SMALL),
+            QueryOracle(nb201, "cifar10", 15),
+        )
+        for s in (3, 3, 4)
+    ]
+    assert runs[0].n_unique == 15 and runs[0].cells == runs[1].cells != runs[2].cells
+
+
+def test_on_transnas_the_missing_op_is_never_proposed(bench):
+    searcher = CatchSearcher(bench.space, np.random.default_rng(0), params=SMALL, variant="sfs")
+    oracle = drive(searcher, QueryOracle(bench, "class_object", 20))
+    assert oracle.n_unique == 20  # every proposal decoded to one of the 4,096 cells
+    assert not searcher.op_mask[4]  # avg_pool_3x3 masked
+
+
+def test_the_controller_gives_masked_ops_no_probability():
+    net = CatchNet(SMALL)
+    mask = torch.tensor([True, True, True, True, False])
+    ops, logp = net.sample(torch.zeros(SMALL.latent_dim), 200, mask, torch.Generator().manual_seed(0))
+    assert (ops < 4).all() and torch.isfinite(logp).all()
+    again, _ = net.log_prob(torch.zeros(SMALL.latent_dim), ops, mask)
+    assert torch.allclose(again, logp, atol=1e-5)
+
+
+def test_meta_training_then_adaptation_leaves_the_meta_trained_net_alone(nb201):
+    net, log = meta_train(nb201, ["cifar100", "ImageNet16-120"], seed=0, params=SMALL)
+    assert len(log) == 3 and {r["task"] for r in log} <= {"cifar100", "ImageNet16-120"}
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    oracle = drive(CatchSearcher(nb201.space, np.random.default_rng(1), net=net), QueryOracle(nb201, "cifar10", 12))
+    assert oracle.n_unique == 12
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(NasxferError, match="without meta-training"):
+        meta_train(nb201, ["cifar100"], seed=0, variant="sfs")
+
+
+def test_catch_runs_through_the_common_harness(nb201):
+    oracle = run_search(CatchSearcher, nb201, "cifar100", 12, seed=2, params=SMALL, variant="sfs")
+    assert oracle.n_unique == 12
