@@ -52,7 +52,9 @@ COLUMNS = [
     "best_cell",
     "best_valid",
     "best_test",
+    "first_top1pct",  # unique queries of this trial until its first top-1% cell by validation; NaN: not by budget
 ]
+TOP_SHARE = 0.01
 
 
 def check_budgets(budgets, space_size: int) -> tuple[int, ...]:
@@ -78,7 +80,16 @@ def trial_rows(
         "seed": seed,
         "prior_queries": int(prior_queries),
     }
-    return [{**keep, **row, "queries": int(prior_queries) + row["budget"]} for row in oracle.anytime(budgets)]
+    first = oracle.first_top(TOP_SHARE)
+    return [
+        {
+            **keep,
+            **row,
+            "queries": int(prior_queries) + row["budget"],
+            "first_top1pct": first if first <= row["budget"] else np.nan,
+        }
+        for row in oracle.anytime(budgets)
+    ]
 
 
 def run_comparison(

@@ -113,6 +113,14 @@ class QueryOracle:
         cell = self._best_after[budget - 1]
         return cell, float(self._valid[cell]), float(self._test[cell])
 
+    def first_top(self, share: float) -> float:
+        """Unique queries until the first cell among the best `share` of the space by validation
+        (the best ``ceil(share * size)`` cells, ties at the edge included); NaN if none was queried."""
+        k = max(1, int(np.ceil(share * self.space.size)))
+        edge = np.partition(self._valid, self.space.size - k)[self.space.size - k]
+        hits = np.flatnonzero(self._valid[self.cells] >= edge)
+        return float(hits[0] + 1) if len(hits) else float("nan")
+
     def anytime(self, budgets) -> list[dict]:
         """Rows ``{budget, best_cell, best_valid, best_test}`` at each checkpoint budget."""
         rows = []
