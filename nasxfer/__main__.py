@@ -15,6 +15,9 @@ resuming a killed run where it stopped.
 ``nasxfer cross-space params/laptop.yaml`` runs the grid of a params file's ``cross_space:``
 section (tasks of both benchmarks; notebook 09), resumable like the grid.
 
+``nasxfer methods params/laptop.yaml`` runs the transfer-methods comparison of a params file
+(its ``methods:`` section: baselines, CATCH and our DQN agents on one protocol), resumable.
+
 ``nasxfer report laptop`` writes ``outputs/laptop/report/index.html``: the run's
 executed notebooks as pages that open offline, linked from one page.
 """
@@ -163,6 +166,21 @@ def cross_space(args) -> int:
     return 0
 
 
+def methods(args) -> int:
+    """Run (or resume) the transfer-methods comparison of a params file."""
+    from .methods import run_methods
+    from .profiles import load_params, params_path
+
+    params = load_params(params_path(args.params))
+    if params.get("methods") is None:
+        raise NasxferError(
+            f"{params_path(args.params)} has no methods: section; use params/laptop.yaml or params/ci.yaml"
+        )
+    out = run_methods(params["methods"], data_dir=args.data_dir)
+    print(f"transfer methods: {out}/results.parquet, {out}/protocol.csv")
+    return 0
+
+
 def reproduce(args) -> int:
     """Render every notebook for a profile; with --fresh run its grid first (resumable, stoppable)."""
     from .interrupt import GridStopped, stop_on_signals
@@ -218,6 +236,9 @@ def main(argv=None) -> int:
     c = sub.add_parser("cross-space", help="run (or resume) the cross-space grid of a params file (notebook 09)")
     c.add_argument("params", nargs="?", default="laptop", help="a profile (params/<name>.yaml) or a params file")
     c.add_argument("--data-dir", default=None)
+    m = sub.add_parser("methods", help="run (or resume) the transfer-methods comparison of a params file")
+    m.add_argument("params", nargs="?", default="laptop", help="a profile (params/<name>.yaml) or a params file")
+    m.add_argument("--data-dir", default=None)
     s = sub.add_parser("summary", help="benchmark summary and a random-agent floor (default)")
     for q in (p, s):  # the summary's options work without naming the subcommand
         q.add_argument("--benchmark", default="transnas-bench-101")
@@ -247,6 +268,8 @@ def main(argv=None) -> int:
             return budget_study(args)
         if args.command == "cross-space":
             return cross_space(args)
+        if args.command == "methods":
+            return methods(args)
         {"report": report}.get(args.command, summary)(args)
     except NasxferError as e:
         print(f"nasxfer: error: {e}", file=sys.stderr)

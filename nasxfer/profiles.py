@@ -42,8 +42,8 @@ NOTEBOOK_KEYS = {
     "grid": dict,
 }
 # Sections of a params file that are not notebook parameters: budget_study (nasxfer.budget_study),
-# cross_space (nasxfer.cross_space).
-FILE_KEYS = ("budget_study", "cross_space")
+# cross_space (nasxfer.cross_space), methods (nasxfer.methods).
+FILE_KEYS = ("budget_study", "cross_space", "methods")
 _FIXES = {  # what to type instead, for papermill users
     bool: "papermill -p {key} {bool_text} (-p, not -r: -r passes the text {value!r}, not a boolean)",
     str: "papermill -p {key} <name>",
@@ -122,6 +122,7 @@ def load_params(path) -> dict:
         )
     study = params.pop("budget_study", None)
     cross = params.pop("cross_space", None)
+    methods = params.pop("methods", None)
     for k, v in params.items():
         try:
             check_parameter(k, v)
@@ -139,6 +140,10 @@ def load_params(path) -> dict:
         from .cross_space import cross_space_config
 
         params["cross_space"] = cross_space_config(cross, params["grid"], where=f"params file {path}: cross_space")
+    if methods is not None:
+        from .methods import methods_config
+
+        params["methods"] = methods_config(methods, where=f"params file {path}: methods")
     return params
 
 

@@ -123,6 +123,51 @@ def add_agents(
     return _save_agents(results, config, rows, trials, record, results_dir)
 
 
+def grid_agent_rows(grid_dir, bench, tasks, budgets, trials: int, base_seed: int, progress: bool = True):
+    """A finished transfer grid's scratch agents as searchers on `tasks` of `bench`: on its own task
+    an agent is ``dqn scratch`` (``prior_queries`` = the target cells its training read, from the
+    grid's curves), on every other task ``dqn zero-shot``, whichever benchmark it trained on
+    (``source`` is its grid task name, e.g. ``transnas-bench-101/class_object``). Trial ``t`` of a
+    source uses its agent of seed ``t % seeds``. Returns (the rows, one table per source and task;
+    each agent's training record; the grid the folder was made with)."""
+    from .experiments import checkpoint_dir, load_results
+    from .grid import canonical_task, grid_config
+
+    curves, _, made = load_results(grid_dir)
+    grid = grid_config(made["grid"])
+    last = curves[curves.kind == "scratch"].sort_values("env_steps").groupby(["target", "seed"]).tail(1)
+    rows = []
+    for task in tasks:
+        here = canonical_task(f"{bench.name}/{task}", grid.benchmark)
+        for source in grid.tasks:
+            agents = last[last.target == source].sort_values("seed")
+            paths = [checkpoint_dir(grid_dir, s, source) for s in agents.seed]
+            missing = [str(p) for p in paths if not (p / "weights.pt").is_file()]
+            if agents.empty or missing:
+                raise NasxferError(
+                    f"{grid_dir} lacks the weights of its scratch agents on {source} ({missing or 'no runs'}; "
+                    f"checkpoints are not in git): rerun the grid there to train them"
+                )
+            own = source == here
+            rows.append(
+                checkpoint_trials(
+                    paths,
+                    grid.agent_params(source, 0),
+                    SCRATCH_NAME if own else ZERO_SHOT_NAME,
+                    budgets,
+                    trials,
+                    base_seed,
+                    bench=bench,
+                    progress=progress,
+                    task=task,
+                    prior_queries=agents["target_queries"].tolist() if own else None,
+                ).assign(source=source)
+            )
+    keep = ["task", "seed", "env_steps", "updates", "training_queries", "final_test", "final_rank_pct", "n_unique"]
+    training = last.rename(columns={"target": "task", "target_queries": "training_queries"})[[*keep, "train_s"]]
+    return rows, training, made["grid"]
+
+
 def _save_agents(results, config: dict, rows: list, trials: int, record: dict, results_dir) -> pd.DataFrame:
     """`rows` (the agents' trials) in place of any earlier agent rows, `record` (where the agents
     come from) in the configuration, saved."""
@@ -145,62 +190,16 @@ def _save_agents(results, config: dict, rows: list, trials: int, record: dict, r
 
 def add_grid_agents(results_dir, grid_dir, trials: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Add a finished transfer grid's scratch agents to a saved comparison, as :func:`add_agents`
-    adds retrained ones: on its own task an agent is ``dqn scratch`` (``prior_queries`` = the
-    target cells its training read, from the grid's curves), on every other task ``dqn zero-shot``,
-    whichever benchmark it trained on (``source`` is its grid task name, e.g.
-    ``transnas-bench-101/class_object``). No agent is trained: the grid's checkpoints are used."""
-    from .experiments import checkpoint_dir, load_results
-    from .grid import canonical_task, grid_config
-
+    adds retrained ones (see :func:`grid_agent_rows`). No agent is trained: the grid's checkpoints are used."""
     results, config = load_comparison(results_dir)
-    curves, _, made = load_results(grid_dir)
-    grid = grid_config(made["grid"])
     trials = config["trials"] if trials is None else check_trials(trials)
     bench = load_benchmark(config["benchmark"], tasks=config["tasks"])
-    last = curves[curves.kind == "scratch"].sort_values("env_steps").groupby(["target", "seed"]).tail(1)
-    rows = []
-    for task in config["tasks"]:
-        here = canonical_task(f"{bench.name}/{task}", grid.benchmark)
-        for source in grid.tasks:
-            agents = last[last.target == source].sort_values("seed")
-            paths = [checkpoint_dir(grid_dir, s, source) for s in agents.seed]
-            missing = [str(p) for p in paths if not (p / "weights.pt").is_file()]
-            if agents.empty or missing:
-                raise NasxferError(
-                    f"{grid_dir} lacks the weights of its scratch agents on {source} ({missing or 'no runs'}; "
-                    f"checkpoints are not in git): rerun the grid there to train them"
-                )
-            own = source == here
-            rows.append(
-                checkpoint_trials(
-                    paths,
-                    grid.agent_params(source, 0),
-                    SCRATCH_NAME if own else ZERO_SHOT_NAME,
-                    config["budgets"],
-                    trials,
-                    config["base_seed"],
-                    bench=bench,
-                    progress=progress,
-                    task=task,
-                    prior_queries=agents["target_queries"].tolist() if own else None,
-                ).assign(source=source)
-            )
-    training = last.rename(columns={"target": "task", "target_queries": "training_queries"})[
-        [
-            "task",
-            "seed",
-            "env_steps",
-            "updates",
-            "training_queries",
-            "final_test",
-            "final_rank_pct",
-            "n_unique",
-            "train_s",
-        ]
-    ]
+    rows, training, made = grid_agent_rows(
+        grid_dir, bench, config["tasks"], config["budgets"], trials, config["base_seed"], progress
+    )
     record = {
         "grid_dir": str(grid_dir),
-        "grid": made["grid"],
+        "grid": made,
         "training": training.to_dict(orient="records"),
         "missing": [],
     }

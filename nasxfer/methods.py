@@ -1,0 +1,251 @@
+"""Transfer methods compared: our transferred DQN agent, CATCH and the baselines, one protocol.
+
+Should a user transfer a DQN agent, or use a meta-learned searcher? A params file's ``methods:``
+section names target tasks per benchmark; for each target every method searches through the
+same query oracle (:mod:`nasxfer.searchers`: a cell queried twice costs once, the test metric is
+never seen) for the same seeded trials, each run to the largest budget and read at every budget:
+
+* the baselines: random search, local search, regularized evolution, REINFORCE;
+* CATCH (:mod:`nasxfer.searchers.catch`) in its four variants. Its meta-training tasks are the
+  *other* tasks of the target's benchmark (leave one task out: for a NAS-Bench-201 target the
+  other two datasets, for a TransNAS-Bench-101 target the other six tasks), where the paper
+  meta-trained on n-class subsets of ImageNet16, which no table here has. ``meta_seeds``
+  CATCHers are meta-trained per target and variant; trial ``t`` adapts a copy of CATCHer
+  ``t % meta_seeds``. Meta-training reads source tasks only: no target query before the search;
+* our DQN agents, from a finished transfer grid per benchmark (``agents:``): zero-shot from every
+  other task of that grid (``dqn zero-shot``, no target query before the search) and the agent
+  trained on the target itself (``dqn scratch``, whose training queries on the target count as
+  ``prior_queries``).
+
+Each (benchmark, target, method) is one part, ``parts/<benchmark>.<target>.<method>.parquet``,
+written atomically: a killed run resumes at the first missing part. :func:`assemble` joins the
+parts into ``results.parquet`` (the comparison table, :data:`nasxfer.comparison.COLUMNS`) and
+``protocol.csv`` (:func:`nasxfer.protocol.protocol_table`).
+
+Source budgets differ and are reported, not equalised: a CATCHer reads ``meta_epochs x
+queries_per_meta_epoch`` source cells (500 with the paper's settings), a DQN agent the cells its
+training envs read on its source task (thousands; the grid's curves hold the count).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import NasxferError, check_int, unknown
+
+SECTION = "methods"
+BASELINES = "baselines"
+
+
+@dataclass(frozen=True)
+class MethodsConfig:
+    """A params file's ``methods:`` section (see the module doc)."""
+
+    results_dir: Path
+    targets: dict  # benchmark -> target tasks
+    agents: dict = field(default_factory=dict)  # benchmark -> folder of a finished grid (its DQN agents)
+    budgets: tuple = (50, 200)
+    trials: int = 100
+    meta_seeds: int = 5
+    variants: tuple = ("meta", "sfs", "zero", "random")
+    catch: dict = field(default_factory=dict)  # CatchParams overrides
+
+    def record(self) -> dict:
+        d = asdict(self)
+        d["results_dir"] = str(self.results_dir)
+        d["agents"] = {b: str(p) for b, p in self.agents.items()}
+        return d
+
+    def catch_params(self):
+        from .searchers.catch import CatchParams
+
+        return CatchParams(**self.catch)
+
+
+def methods_config(section, where: str = SECTION) -> MethodsConfig:
+    """Validate a ``methods:`` mapping: known keys, known benchmarks and tasks, sane numbers."""
+    from .benchmark import canonical_name, task_names
+    from .comparison import check_trials
+    from .profiles import resolve
+    from .searchers.catch import VARIANTS, CatchParams
+
+    if not isinstance(section, dict):
+        raise NasxferError(f"{where} must be a mapping (see params/laptop.yaml), got {section!r}")
+    known = {f for f in MethodsConfig.__dataclass_fields__}
+    bad = [k for k in section if k not in known]
+    if bad or "targets" not in section:
+        raise NasxferError(f"{where}: keys must come from {sorted(known)} (targets required), got {list(section)}")
+    if not isinstance(section["targets"], dict) or not section["targets"]:
+        raise NasxferError(f"{where}.targets must map a benchmark to its target tasks, got {section['targets']!r}")
+    targets = {}
+    for b, tasks in section["targets"].items():
+        name = canonical_name(b)
+        if not isinstance(tasks, list) or not tasks:
+            raise NasxferError(f"{where}.targets.{b} must be a non-empty list of tasks, got {tasks!r}")
+        for t in tasks:
+            if t not in task_names(name):
+                raise unknown(f"task of {name} in {where}.targets", t, task_names(name))
+        targets[name] = list(tasks)
+    agents = {canonical_name(b): resolve(p) for b, p in (section.get("agents") or {}).items()}
+    budgets = tuple(sorted({check_int(b, f"{where}.budgets", 1) for b in section.get("budgets", (50, 200))}))
+    variants = tuple(section.get("variants", VARIANTS))
+    for v in variants:
+        if v not in VARIANTS:
+            raise unknown(f"CATCH variant in {where}.variants", v, VARIANTS)
+    catch = dict(section.get("catch") or {})
+    try:
+        CatchParams(**catch)
+    except TypeError as e:
+        raise NasxferError(f"{where}.catch: {e}; keys: {sorted(CatchParams.__dataclass_fields__)}") from None
+    return MethodsConfig(
+        resolve(section.get("results_dir", "outputs/methods")),
+        targets,
+        agents,
+        budgets,
+        check_trials(section.get("trials", 100)),
+        check_int(section.get("meta_seeds", 5), f"{where}.meta_seeds", 1),
+        variants,
+        catch,
+    )
+
+
+def meta_pool(benchmark: str, target: str) -> list:
+    """CATCH's meta-training tasks for `target`: every other task of its benchmark."""
+    from .benchmark import task_names
+
+    return [t for t in task_names(benchmark) if t != target]
+
+
+def methods_of(cfg: MethodsConfig, benchmark: str) -> list:
+    """The parts of one target, in the order they run."""
+    out = [BASELINES, *(f"catch-{v}" for v in cfg.variants)]
+    return out + (["dqn"] if benchmark in cfg.agents else [])
+
+
+def part_path(cfg: MethodsConfig, benchmark: str, target: str, method: str) -> Path:
+    return cfg.results_dir / "parts" / f"{benchmark}.{target}.{method}.parquet"
+
+
+# ---- running it --------------------------------------------------------------------------------
+
+
+def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Path:
+    """Run (or resume) every part of the comparison, then :func:`assemble`; returns the folder."""
+    from tqdm.auto import tqdm
+
+    from .benchmark import load_benchmark
+    from .io import write_atomic, write_json_atomic
+    from .runlock import RunLock
+
+    out = cfg.results_dir
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        _check_config(cfg)
+        write_json_atomic({"methods": cfg.record(), "nasxfer_version": _version()}, out / "config.json")
+        todo = [
+            (b, t, m)
+            for b, tasks in cfg.targets.items()
+            for t in tasks
+            for m in methods_of(cfg, b)
+            if not part_path(cfg, b, t, m).is_file()
+        ]
+        bar = tqdm(todo, desc="methods", unit="part", disable=not progress)
+        for b, t, m in bar:
+            bar.set_postfix_str(f"{b}/{t} {m}")
+            bench = load_benchmark(b, data_dir=data_dir)
+            write_atomic(run_part(cfg, bench, t, m), part_path(cfg, b, t, m))
+    assemble(cfg, data_dir)
+    return out
+
+
+def run_part(cfg: MethodsConfig, bench, target: str, method: str) -> pd.DataFrame:
+    """The comparison rows of one method on one target (every trial, every budget)."""
+    from .comparison import BASE_SEED, COLUMNS, run_comparison
+
+    if method == BASELINES:
+        return run_comparison(bench, [target], cfg.budgets, cfg.trials, progress=False)
+    if method.startswith("catch-"):
+        return catch_rows(cfg, bench, target, method.removeprefix("catch-"))
+    if method == "dqn":
+        from .search_efficiency import grid_agent_rows
+
+        rows, _, _ = grid_agent_rows(cfg.agents[bench.name], bench, [target], cfg.budgets, cfg.trials, BASE_SEED, False)
+        return pd.concat(rows, ignore_index=True)[COLUMNS]
+    raise unknown("method", method, methods_of(cfg, bench.name))
+
+
+def catch_rows(cfg: MethodsConfig, bench, target: str, variant: str) -> pd.DataFrame:
+    """CATCH-`variant` on `target`: ``trials`` searches to the largest budget, read at each."""
+    import torch
+
+    from .comparison import BASE_SEED, COLUMNS, trial_rows
+    from .oracle import QueryOracle
+    from .searchers import drive
+    from .searchers.catch import CatchSearcher, meta_train
+
+    torch.set_num_threads(1)  # small MLPs: more threads only add overhead
+    params = cfg.catch_params()
+    pool = meta_pool(bench.name, target)
+    nets = (
+        [None]
+        if variant == "sfs"
+        else [meta_train(bench, pool, seed=m, variant=variant, params=params)[0] for m in range(cfg.meta_seeds)]
+    )
+    rows = []
+    for trial in range(cfg.trials):
+        seed = BASE_SEED + trial
+        searcher = CatchSearcher(
+            bench.space, np.random.default_rng(seed), net=nets[trial % len(nets)], variant=variant, params=params
+        )
+        oracle = drive(searcher, QueryOracle(bench, target, max(cfg.budgets)))
+        source = "" if variant == "sfs" else "+".join(pool)
+        rows += trial_rows(oracle, bench, f"catch-{variant}", seed, cfg.budgets, source=source)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def assemble(cfg: MethodsConfig, data_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Join the parts into ``results.parquet`` (and CSV) and write ``protocol.csv``."""
+    from .benchmark import load_benchmark
+    from .io import write_atomic
+    from .protocol import protocol_table
+
+    parts = sorted((cfg.results_dir / "parts").glob("*.parquet"))
+    if not parts:
+        raise NasxferError(f"{cfg.results_dir} has no finished parts yet: run nasxfer methods <params> first")
+    results = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    tables = [
+        protocol_table(g, load_benchmark(b, data_dir=data_dir)).assign(benchmark=b)
+        for b, g in results.groupby("benchmark", sort=False)
+    ]
+    protocol = pd.concat(tables, ignore_index=True)
+    write_atomic(results, cfg.results_dir / "results.parquet")
+    write_atomic(results, cfg.results_dir / "results.csv")
+    write_atomic(protocol, cfg.results_dir / "protocol.csv")
+    return results, protocol
+
+
+def _check_config(cfg: MethodsConfig) -> None:
+    """A folder made with other settings is refused, naming them (the parts would not compare)."""
+    path = cfg.results_dir / "config.json"
+    if not path.is_file():
+        return
+    made = json.loads(path.read_text()).get("methods", {})
+    now = cfg.record()
+    same = ("budgets", "trials", "meta_seeds", "catch")
+    differ = [k for k in same if json.loads(json.dumps(made.get(k))) != json.loads(json.dumps(now[k]))]
+    if differ:
+        raise NasxferError(
+            f"{cfg.results_dir} was made with other settings ({', '.join(f'{k}: {made.get(k)!r} now {now[k]!r}' for k in differ)}): "
+            f"pick a new results_dir, or delete its parts to start over"
+        )
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,98 @@
+"""Transfer methods compared: the section, the parts, resuming, and the table every method shares."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from nasxfer.comparison import COLUMNS
+from nasxfer.errors import NasxferError
+from nasxfer.methods import meta_pool, methods_config, methods_of, part_path, run_methods
+
+TINY_CATCH = {"meta_epochs": 2, "queries_per_meta_epoch": 6, "candidates": 4, "updates_per_query": 1}
+
+
+def _cfg(tmp_path, **kw):
+    section = {
+        "results_dir": str(tmp_path / "methods"),
+        "targets": {"nb201": ["cifar100"]},
+        "budgets": [5, 10],
+        "trials": 3,
+        "meta_seeds": 2,
+        "catch": TINY_CATCH,
+        **kw,
+    }
+    return methods_config(section)
+
+
+def test_catch_meta_trains_on_every_other_task_of_the_targets_benchmark():
+    assert meta_pool("nas-bench-201", "cifar10") == ["cifar100", "ImageNet16-120"]
+    assert len(meta_pool("transnas-bench-101", "segmentsemantic")) == 6
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"targets": {"nb201": ["cifar10"]}, "trails": 3}, "keys must come from"),
+        ({"targets": {"nb101": ["cifar10"]}}, "unknown benchmark 'nb101'"),
+        ({"targets": {"nb201": ["jigsaw"]}}, "unknown task of nas-bench-201"),
+        ({"targets": {"nb201": ["cifar10"]}, "variants": ["meta", "pearl"]}, "unknown CATCH variant"),
+        ({"targets": {"nb201": ["cifar10"]}, "catch": {"latent": 3}}, "methods.catch"),
+        ({"targets": {"nb201": ["cifar10"]}, "trials": 0}, "trials"),
+    ],
+)
+def test_bad_sections_are_refused_by_name(section, message):
+    with pytest.raises(NasxferError, match=message):
+        methods_config(section)
+
+
+def test_every_method_lands_in_one_table_and_a_rerun_recomputes_nothing(tmp_path, data_dir):
+    cfg = _cfg(tmp_path)
+    assert methods_of(cfg, "nas-bench-201") == ["baselines", "catch-meta", "catch-sfs", "catch-zero", "catch-random"]
+    out = run_methods(cfg, data_dir=data_dir, progress=False)
+    results = pd.read_parquet(out / "results.parquet")
+    assert list(results.columns) == COLUMNS
+    assert set(results.searcher) == {"random", "local", "evolution", "reinforce", *(f"catch-{v}" for v in cfg.variants)}
+    per = results.groupby("searcher").size()
+    assert (per == 3 * 2).all()  # trials x budgets, every method
+    meta = results[results.searcher == "catch-meta"]
+    assert set(meta.source) == {"cifar10+ImageNet16-120"} and (meta.prior_queries == 0).all()
+    protocol = pd.read_csv(out / "protocol.csv")
+    assert {"p_best", "p_top-3", "p_top-0.1%", "queries_to_top1pct"} <= set(protocol.columns)
+    stamps = {p: os.stat(p).st_mtime_ns for p in (out / "parts").iterdir()}
+    run_methods(cfg, data_dir=data_dir, progress=False)
+    assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps
+    # a lost part is recomputed, the same as before (every trial is seeded)
+    lost = part_path(cfg, "nas-bench-201", "cifar100", "catch-zero")
+    before = pd.read_parquet(lost)
+    lost.unlink()
+    run_methods(cfg, data_dir=data_dir, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(lost), before)
+
+
+def test_a_folder_made_with_other_settings_is_refused(tmp_path, data_dir):
+    run_methods(_cfg(tmp_path, variants=["sfs"]), data_dir=data_dir, progress=False)
+    with pytest.raises(NasxferError, match="trials: 3 now 4"):
+        run_methods(_cfg(tmp_path, variants=["sfs"], trials=4), data_dir=data_dir, progress=False)
+
+
+@pytest.mark.slow  # trains the ci grid (8 tiny agents) for its DQN agents: minutes
+def test_our_dqn_agents_join_the_table_zero_shot_and_from_scratch(tmp_path, data_dir):
+    from nasxfer.experiments import run_grid
+    from nasxfer.profiles import load_params, repo_root
+
+    grid = load_params(repo_root() / "params" / "ci.yaml")["grid"]  # class_object and segmentsemantic
+    run_grid(grid, tmp_path / "grid", data_dir=data_dir, progress=False)
+    cfg = _cfg(
+        tmp_path,
+        targets={"transnas-bench-101": ["segmentsemantic"]},
+        agents={"transnas-bench-101": str(tmp_path / "grid")},
+        variants=["sfs"],
+    )
+    out = run_methods(cfg, data_dir=data_dir, progress=False)
+    results = pd.read_parquet(out / "results.parquet")
+    zero = results[results.searcher == "dqn zero-shot"]
+    own = results[results.searcher == "dqn scratch"]
+    assert set(zero.source) == {"class_object"} and (zero.prior_queries == 0).all()
+    assert set(own.source) == {"segmentsemantic"} and (own.prior_queries > 0).all()
+    assert len(zero) == len(own) == 3 * 2
