@@ -12,6 +12,15 @@ from nasxfer.searchers.catch import CatchNet, CatchParams, CatchSearcher, meta_t
 SMALL = CatchParams(meta_epochs=3, queries_per_meta_epoch=8, candidates=6, updates_per_query=1)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks: more torch threads only wait on each other (and on anything else running)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_params_say_which_settings_are_ours():
     ours = CatchParams().ours()
     assert "latent_dim" not in ours and "kl_weight" not in ours and "batch_share" not in ours

@@ -180,7 +180,7 @@ class CatchSearcher(LoopSearcher):
         self.space, self.rng, self.variant = space, rng, variant
         self.gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         if net is None:
-            with torch.random.fork_rng():
+            with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(rng.integers(2**31)))
                 net = CatchNet(params or CatchParams())
         elif copy_net:
@@ -290,7 +290,7 @@ def meta_train(bench, tasks, seed: int, variant: str = "meta", params: CatchPara
     if not tasks:
         raise NasxferError("meta-training needs at least one source task")
     rng = np.random.default_rng(seed)
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(2**31)))
         net = CatchNet(params)
     log = deque()

@@ -1,0 +1,313 @@
+"""Transfer NAS (Borsos, Khorlin, Gesmundo, 2019): a transformer policy trained jointly over
+search spaces and tasks, transferred to a new space by reusing what it has seen by name.
+
+**The chain.** A candidate is a chain of categorical decisions. The first state, ``S``, picks the
+search space (in a drawn (space, task) pair only that space is available, so its action is the
+space's embedding entering the sequence); then one state per edge of the cell, named by the
+edge (``edge 0-1`` ... ``edge 2-3``), whose actions are the ops that space allows on it, named by
+op. A state's embedding is shared by name across spaces, an action's by name across states, a
+task's by name; all of size 8 (paper).
+
+**The policy.** For each available action at a step, the sequence of the past decisions' input
+embeddings plus the candidate's (each ``[action ; task ; state]``, 24 floats), with learned
+positional encodings, goes through a transformer encoder (1 head, 2 layers; paper); its last
+output, through a linear layer of that state, is the candidate's logit; a softmax over the
+candidates is the policy.
+
+**Learning.** REINFORCE with an exponential-moving-average baseline per (space, task), an
+entropy bonus (0.15), and Priority Queue Training: the 25 best distinct candidates of each
+(space, task) (weight 5); Adam, lr 5e-4 (all paper). One update after every sample: each sample
+is a query, so the agent learns inside its budget. **Transfer** reloads every parameter and every
+embedding the new space names, initialises new ones at random, and explores with a uniform
+mixture over the available actions whose weight decays linearly from 0.1 to 0 over the first
+100 samples (paper).
+
+The rest is ours (:class:`TransferNASParams` marks which): the rewards are the validation metric
+standardised by the values seen so far in that (space, task), since the paper's single
+accuracy scale does not cover SSIM or negative losses and the table's range would leak what no
+searcher may see; the EMA decay; the feed-forward width; the initial scale of new embeddings; the
+mixture's gradient (the policy's own log-probability).
+
+:class:`LSTMPolicy` is the double-XOR comparison's recurrent policy (Zoph & Le style), with the
+same interface.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import NasxferError
+from ..search_space import EDGES
+from .base import LoopSearcher
+
+EMB = 8  # (paper) every embedding
+EDGE_STATES = tuple(f"edge {a}-{b}" for a, b in EDGES)
+
+
+@dataclass(frozen=True)
+class TransferNASParams:
+    """(paper): Borsos et al.; (ours): the paper is silent."""
+
+    lr: float = 5e-4  # (paper) Adam
+    entropy: float = 0.15  # (paper)
+    pqt_weight: float = 5.0  # (paper)
+    pqt_size: int = 25  # (paper) best distinct candidates kept per (space, task)
+    layers: int = 2  # (paper)
+    heads: int = 1  # (paper)
+    mix_start: float = 0.1  # (paper) uniform mixture weight right after transfer ...
+    mix_steps: int = 100  # (paper) ... decayed linearly to 0 over this many samples
+    baseline_decay: float = 0.9  # (ours) EMA of the rewards, per (space, task)
+    ff_dim: int = 64  # (ours) transformer feed-forward width
+    init_scale: float = 0.1  # (ours) std of a new embedding
+
+    def ours(self) -> dict:
+        paper = {"lr", "entropy", "pqt_weight", "pqt_size", "layers", "heads", "mix_start", "mix_steps"}
+        return {k: v for k, v in asdict(self).items() if k not in paper}
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "_").replace("/", "|")  # ParameterDict keys may not hold "."
+
+
+class TransformerPolicy(nn.Module):
+    """The attention-based policy; its embeddings and state heads grow as new names appear."""
+
+    def __init__(self, params: TransferNASParams, max_len: int = 16):
+        super().__init__()
+        self.params = params
+        d = self.head_in = 3 * EMB
+        self.states, self.actions, self.tasks = nn.ParameterDict(), nn.ParameterDict(), nn.ParameterDict()
+        self.heads = nn.ModuleDict()
+        self.pos = nn.Parameter(torch.randn(max_len, d) * params.init_scale)
+        layer = nn.TransformerEncoderLayer(d, params.heads, params.ff_dim, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, params.layers, enable_nested_tensor=False)
+
+    def ensure(self, chain, task: str, gen: torch.Generator) -> list[str]:
+        """Create the embeddings and heads `chain` and `task` name that do not exist yet; returns them."""
+        new = []
+
+        def add(table, name, make):
+            if _key(name) not in table:
+                table[_key(name)] = make()
+                new.append(name)
+
+        rand = lambda: nn.Parameter(torch.randn(EMB, generator=gen) * self.params.init_scale)  # noqa: E731
+        add(self.tasks, task, rand)
+        for state, actions in chain:
+            add(self.states, state, rand)
+            add(self.heads, state, lambda: self._linear(gen))
+            for a in actions:
+                add(self.actions, a, rand)
+        return new
+
+    def _linear(self, gen: torch.Generator) -> nn.Linear:
+        with torch.random.fork_rng(devices=[]):  # a new head's init from the agent's generator, not torch's
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+            return nn.Linear(self.head_in, 1)
+
+    def inputs(self, state: str, actions, task: str) -> torch.Tensor:
+        """(k, 24): each candidate action's input embedding ``[action ; task ; state]``."""
+        a = torch.stack([self.actions[_key(x)] for x in actions])
+        k = len(actions)
+        return torch.cat([a, self.tasks[_key(task)].expand(k, EMB), self.states[_key(state)].expand(k, EMB)], dim=1)
+
+    def logits(self, past: torch.Tensor, state: str, actions, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The candidates' logits given the past decisions' inputs (m, 24); and their inputs."""
+        cand = self.inputs(state, actions, task)
+        k, m = cand.shape[0], past.shape[0]
+        seq = torch.cat([past.expand(k, m, -1), cand[:, None]], dim=1) + self.pos[: m + 1]
+        out = self.encoder(seq)[:, -1]
+        return self.heads[_key(state)](out)[:, 0], cand
+
+
+class LSTMPolicy(nn.Module):
+    """A recurrent policy (Zoph & Le): an LSTM over the past decisions' embeddings, one linear
+    head per state over its actions. Same interface as :class:`TransformerPolicy`."""
+
+    def __init__(self, params: TransferNASParams, hidden: int = 24):
+        super().__init__()
+        self.params = params
+        self.states, self.actions, self.tasks = nn.ParameterDict(), nn.ParameterDict(), nn.ParameterDict()
+        self.heads = nn.ModuleDict()
+        self.lstm = nn.LSTM(3 * EMB, hidden, batch_first=True)
+        self.head_in = hidden
+
+    ensure = TransformerPolicy.ensure
+    inputs = TransformerPolicy.inputs
+    _linear = TransformerPolicy._linear
+
+    def logits(self, past, state, actions, task):
+        cand = self.inputs(state, actions, task)
+        k = cand.shape[0]
+        seq = torch.cat([past.expand(k, past.shape[0], -1), cand[:, None]], dim=1)
+        out, _ = self.lstm(seq)
+        return self.heads[_key(state)](out[:, -1])[:, 0], cand
+
+
+class TransferNASAgent:
+    """The policy with what it learns by: per-(space, task) baselines and priority queues, one Adam."""
+
+    def __init__(self, params: TransferNASParams | None = None, seed: int = 0, policy: str = "transformer"):
+        self.params = params or TransferNASParams()
+        self.gen = torch.Generator().manual_seed(int(seed))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            self.policy = TransformerPolicy(self.params) if policy == "transformer" else LSTMPolicy(self.params)
+        self.baselines: dict = {}
+        self.queues: dict = defaultdict(dict)  # (space, task) -> {actions: reward}
+        self.values: dict = defaultdict(list)  # (space, task) -> rewards seen, for their scale
+        self.samples_since_transfer = None  # None: never transferred (no mixture)
+        self._opt = None
+
+    def transferred(self) -> TransferNASAgent:
+        """A copy to go on training on a new space: same parameters and embeddings, fresh optimiser
+        and queues, the uniform mixture switched on."""
+        other = copy.deepcopy(self)
+        other.baselines, other.queues, other.values = {}, defaultdict(dict), defaultdict(list)
+        other.samples_since_transfer, other._opt = 0, None
+        return other
+
+    def _optimiser(self):
+        if self._opt is None or self._n_params != sum(1 for _ in self.policy.parameters()):
+            self._opt = torch.optim.Adam(self.policy.parameters(), lr=self.params.lr)
+            self._n_params = sum(1 for _ in self.policy.parameters())
+        return self._opt
+
+    def sample(self, chain, task: str) -> tuple[int, ...]:
+        """One candidate: an action index per state of `chain`."""
+        self.policy.ensure(chain, task, self.gen)
+        mix = 0.0
+        if self.samples_since_transfer is not None:
+            p = self.params
+            mix = p.mix_start * max(0.0, 1.0 - self.samples_since_transfer / p.mix_steps)
+        past = torch.zeros(0, 3 * EMB)
+        out = []
+        with torch.no_grad():
+            for state, actions in chain:
+                logits, cand = self.policy.logits(past, state, actions, task)
+                probs = (1 - mix) * torch.softmax(logits, 0) + mix / len(actions)
+                a = int(torch.multinomial(probs, 1, generator=self.gen))
+                out.append(a)
+                past = torch.cat([past, cand[a : a + 1]])
+        return tuple(out)
+
+    def _log_prob(self, chain, task, actions):
+        past = torch.zeros(0, 3 * EMB)
+        logp, ent = torch.zeros(()), torch.zeros(())
+        for (state, names), a in zip(chain, actions):
+            logits, cand = self.policy.logits(past, state, names, task)
+            logq = torch.log_softmax(logits, 0)
+            logp = logp + logq[a]
+            ent = ent - (logq.exp() * logq).sum()
+            past = torch.cat([past, cand[a : a + 1]])
+        return logp, ent / len(chain)
+
+    def learn(self, chain, task: str, space: str, actions, value: float) -> None:
+        """One update from one sample's validation value (REINFORCE + entropy + PQT)."""
+        p, pair = self.params, (space, task)
+        seen = self.values[pair]
+        seen.append(float(value))
+        scale = float(np.std(seen)) if len(seen) > 1 and np.std(seen) > 0 else 1.0
+        b = self.baselines.get(pair, float(value))
+        advantage = (float(value) - b) / scale
+        self.baselines[pair] = p.baseline_decay * b + (1 - p.baseline_decay) * float(value)
+        queue = self.queues[pair]
+        queue[tuple(actions)] = float(value)
+        if len(queue) > p.pqt_size:
+            del queue[min(queue, key=queue.get)]
+        logp, ent = self._log_prob(chain, task, actions)
+        loss = -advantage * logp - p.entropy * ent
+        best = list(queue)[int(torch.randint(len(queue), (1,), generator=self.gen))]
+        loss = loss - p.pqt_weight * self._log_prob(chain, task, best)[0]
+        opt = self._optimiser()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if self.samples_since_transfer is not None:
+            self.samples_since_transfer += 1
+
+
+def cell_chain(space, ops=None) -> list:
+    """The decision chain of a cell space (restricted to the op names `ops` if given): ``S`` with
+    the space's name, then one state per edge with its op names."""
+    allowed = tuple(space.ops) if ops is None else tuple(ops)
+    bad = [o for o in allowed if o not in space.ops]
+    if bad:
+        raise NasxferError(f"ops {bad} are not ops of {space.name} ({space.ops})")
+    name = space.name if ops is None else f"{space.name}[{','.join(allowed)}]"
+    return [("S", [name])] + [(s, list(allowed)) for s in EDGE_STATES]
+
+
+class TransferNASSearcher(LoopSearcher):
+    """A Transfer NAS search on one (space, task): sample a chain, query its cell, learn from it.
+
+    `agent` is trained in place (joint training passes the shared agent); ``copy_agent=True`` (the
+    default for a search) works on :meth:`TransferNASAgent.transferred`, a copy with the mixture
+    on, so trials never leak into one another. Without `agent`, a fresh one seeded from `rng`
+    (the scratch arm). `ops` restricts the space to a subspace of its ops.
+    """
+
+    name = "transfer-nas"
+
+    def __init__(self, space, rng, budget=None, agent=None, task: str = "task", ops=None, copy_agent: bool = True):
+        self.space, self.task = space, task
+        self.chain = cell_chain(space, ops)
+        if agent is None:
+            agent = TransferNASAgent(seed=int(rng.integers(2**31)))
+        elif copy_agent:
+            agent = agent.transferred()
+        self.agent = agent
+        self._code = {op: space.ops.index(op) for op in self.chain[1][1]}
+
+    def loop(self):
+        names = [actions for _, actions in self.chain]
+        while True:
+            actions = self.agent.sample(self.chain, self.task)
+            ops = [self._code[names[i + 1][a]] for i, a in enumerate(actions[1:])]
+            value = yield int(self.space.from_ops(ops))
+            self.agent.learn(self.chain, self.task, self.chain[0][1][0], actions, value)
+
+
+def joint_train(pairs, samples: int, seed: int, params: TransferNASParams | None = None) -> TransferNASAgent:
+    """An agent trained on (benchmark, task, ops) `pairs` (``ops`` None: the whole space), one pair
+    drawn uniformly per sample, `samples` samples in all (each a query of that source table)."""
+    from ..oracle import QueryOracle
+
+    if not pairs:
+        raise NasxferError("joint training needs at least one (benchmark, task, ops) pair")
+    rng = np.random.default_rng(seed)
+    agent = TransferNASAgent(params, seed=int(rng.integers(2**31)))
+    searchers = [
+        (
+            TransferNASSearcher(b.space, rng, agent=agent, task=task, ops=ops, copy_agent=False),
+            QueryOracle(b, task, b.space.size),
+        )
+        for b, task, ops in pairs
+    ]
+    for _ in range(samples):
+        s, oracle = searchers[int(rng.integers(len(searchers)))]
+        cell = s.ask()
+        s.tell(cell, oracle.query(cell))
+    return agent
+
+
+# ---- the paper's toy check ----------------------------------------------------------------------
+
+XOR_CHAIN = [(f"S{i}", ["0", "1"]) for i in range(1, 8)]
+
+
+def double_xor(agent: TransferNASAgent, samples: int) -> np.ndarray:
+    """Train `agent` on the double-XOR toy (7 binary decisions, reward 1 when a1 xor a5 and
+    a3 xor a7, else 0: a policy must relate decisions 4 steps apart); returns the reward of every sample."""
+    rewards = np.zeros(samples)
+    for i in range(samples):
+        a = agent.sample(XOR_CHAIN, "xor")
+        rewards[i] = float((a[0] ^ a[4]) and (a[2] ^ a[6]))
+        agent.learn(XOR_CHAIN, "xor", "xor", a, rewards[i])
+    return rewards
