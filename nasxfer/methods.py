@@ -40,6 +40,25 @@ from .errors import NasxferError, check_int, unknown
 
 SECTION = "methods"
 BASELINES = "baselines"
+# Transfer NAS arms: from scratch; joint-trained on the target benchmark's other tasks (task
+# transfer); on two subspaces of the target task, each missing one op, then the full space (the
+# paper's design; the subspace cells it read are target cells, counted as prior queries); on the
+# other benchmark's tasks (space and task transfer).
+TNAS_ARMS = ("scratch", "tasks", "subspaces", "cross")
+SUBSPACES = {
+    "nas-bench-201": (
+        ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3"),
+        ("none", "skip_connect", "nor_conv_3x3", "avg_pool_3x3"),
+    ),
+    "transnas-bench-101": (
+        ("none", "skip_connect", "nor_conv_3x3"),
+        ("none", "nor_conv_1x1", "nor_conv_3x3"),
+    ),
+}
+CROSS_SOURCES = {  # the other benchmark's tasks a cross arm trains on
+    "nas-bench-201": ("transnas-bench-101", ("class_object", "room_layout", "autoencoder", "segmentsemantic")),
+    "transnas-bench-101": ("nas-bench-201", ("cifar10", "cifar100", "ImageNet16-120")),
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,8 @@ class MethodsConfig:
     meta_seeds: int = 5
     variants: tuple = ("meta", "sfs", "zero", "random")
     catch: dict = field(default_factory=dict)  # CatchParams overrides
+    transfer_nas: tuple = TNAS_ARMS  # Transfer NAS arms (see TNAS_ARMS)
+    source_samples: int = 500  # Transfer NAS joint-training samples (CATCH's 25 x 20 source queries)
 
     def record(self) -> dict:
         d = asdict(self)
@@ -97,6 +118,10 @@ def methods_config(section, where: str = SECTION) -> MethodsConfig:
     for v in variants:
         if v not in VARIANTS:
             raise unknown(f"CATCH variant in {where}.variants", v, VARIANTS)
+    arms = tuple(section.get("transfer_nas", TNAS_ARMS))
+    for a in arms:
+        if a not in TNAS_ARMS:
+            raise unknown(f"Transfer NAS arm in {where}.transfer_nas", a, TNAS_ARMS)
     catch = dict(section.get("catch") or {})
     try:
         CatchParams(**catch)
@@ -111,6 +136,8 @@ def methods_config(section, where: str = SECTION) -> MethodsConfig:
         check_int(section.get("meta_seeds", 5), f"{where}.meta_seeds", 1),
         variants,
         catch,
+        arms,
+        check_int(section.get("source_samples", 500), f"{where}.source_samples", 1),
     )
 
 
@@ -123,7 +150,7 @@ def meta_pool(benchmark: str, target: str) -> list:
 
 def methods_of(cfg: MethodsConfig, benchmark: str) -> list:
     """The parts of one target, in the order they run."""
-    out = [BASELINES, *(f"catch-{v}" for v in cfg.variants)]
+    out = [BASELINES, *(f"catch-{v}" for v in cfg.variants), *(f"transfer-nas-{a}" for a in cfg.transfer_nas)]
     return out + (["dqn"] if benchmark in cfg.agents else [])
 
 
@@ -158,12 +185,12 @@ def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Pat
         for b, t, m in bar:
             bar.set_postfix_str(f"{b}/{t} {m}")
             bench = load_benchmark(b, data_dir=data_dir)
-            write_atomic(run_part(cfg, bench, t, m), part_path(cfg, b, t, m))
+            write_atomic(run_part(cfg, bench, t, m, data_dir), part_path(cfg, b, t, m))
     assemble(cfg, data_dir)
     return out
 
 
-def run_part(cfg: MethodsConfig, bench, target: str, method: str) -> pd.DataFrame:
+def run_part(cfg: MethodsConfig, bench, target: str, method: str, data_dir=None) -> pd.DataFrame:
     """The comparison rows of one method on one target (every trial, every budget)."""
     from .comparison import BASE_SEED, COLUMNS, run_comparison
 
@@ -171,6 +198,8 @@ def run_part(cfg: MethodsConfig, bench, target: str, method: str) -> pd.DataFram
         return run_comparison(bench, [target], cfg.budgets, cfg.trials, progress=False)
     if method.startswith("catch-"):
         return catch_rows(cfg, bench, target, method.removeprefix("catch-"))
+    if method.startswith("transfer-nas-"):
+        return transfer_nas_rows(cfg, bench, target, method.removeprefix("transfer-nas-"), data_dir)
     if method == "dqn":
         from .search_efficiency import grid_agent_rows
 
@@ -208,6 +237,56 @@ def catch_rows(cfg: MethodsConfig, bench, target: str, variant: str) -> pd.DataF
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def transfer_nas_sources(bench, target: str, arm: str, data_dir=None) -> list:
+    """The (benchmark, task, ops) pairs a Transfer NAS arm joint-trains on before `target`."""
+    from .benchmark import load_benchmark
+
+    if arm == "tasks":
+        return [(bench, t, None) for t in meta_pool(bench.name, target)]
+    if arm == "subspaces":
+        return [(bench, target, ops) for ops in SUBSPACES[bench.name]]
+    if arm == "cross":
+        other, tasks = CROSS_SOURCES[bench.name]
+        src = load_benchmark(other, data_dir=data_dir)
+        return [(src, t, None) for t in tasks]
+    raise unknown("Transfer NAS arm", arm, TNAS_ARMS)
+
+
+def transfer_nas_rows(cfg: MethodsConfig, bench, target: str, arm: str, data_dir=None) -> pd.DataFrame:
+    """Transfer NAS arm `arm` on `target`: ``trials`` searches to the largest budget, read at each;
+    trial ``t`` adapts a copy of joint-trained agent ``t % meta_seeds`` (none for ``scratch``)."""
+    import torch
+
+    from .comparison import BASE_SEED, COLUMNS, trial_rows
+    from .oracle import QueryOracle
+    from .searchers import drive
+    from .searchers.transfer_nas import TransferNASSearcher, joint_train
+
+    torch.set_num_threads(1)
+    agents, prior, source = [None], [0], ""
+    if arm != "scratch":
+        pairs = transfer_nas_sources(bench, target, arm, data_dir)
+        agents, prior = [], []
+        for m in range(cfg.meta_seeds):
+            agent = joint_train(pairs, cfg.source_samples, seed=m)
+            agents.append(agent)
+            # the target task's cells the source phase read (only the subspace arm reads any)
+            prior.append(len(agent.queried.get((bench.name, target), ())))
+        source = "+".join(f"{b.name}/{t}" + (f"[{','.join(o)}]" if o else "") for b, t, o in pairs)
+    rows = []
+    for trial in range(cfg.trials):
+        seed = BASE_SEED + trial
+        k = trial % len(agents)
+        searcher = TransferNASSearcher(
+            bench.space, np.random.default_rng(seed), agent=agents[k], task=f"{bench.name}/{target}"
+        )
+        oracle = drive(searcher, QueryOracle(bench, target, max(cfg.budgets)))
+        rows += trial_rows(
+            oracle, bench, f"transfer-nas-{arm}", seed, cfg.budgets, source=source, prior_queries=prior[k]
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
 def assemble(cfg: MethodsConfig, data_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Join the parts into ``results.parquet`` (and CSV) and write ``protocol.csv``."""
     from .benchmark import load_benchmark
@@ -236,7 +315,7 @@ def _check_config(cfg: MethodsConfig) -> None:
         return
     made = json.loads(path.read_text()).get("methods", {})
     now = cfg.record()
-    same = ("budgets", "trials", "meta_seeds", "catch")
+    same = ("budgets", "trials", "meta_seeds", "catch", "source_samples")
     differ = [k for k in same if json.loads(json.dumps(made.get(k))) != json.loads(json.dumps(now[k]))]
     if differ:
         raise NasxferError(

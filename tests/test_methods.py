@@ -20,6 +20,7 @@ def _cfg(tmp_path, **kw):
         "trials": 3,
         "meta_seeds": 2,
         "catch": TINY_CATCH,
+        "source_samples": 8,
         **kw,
     }
     return methods_config(section)
@@ -48,15 +49,28 @@ def test_bad_sections_are_refused_by_name(section, message):
 
 def test_every_method_lands_in_one_table_and_a_rerun_recomputes_nothing(tmp_path, data_dir):
     cfg = _cfg(tmp_path)
-    assert methods_of(cfg, "nas-bench-201") == ["baselines", "catch-meta", "catch-sfs", "catch-zero", "catch-random"]
+    tnas = ["transfer-nas-scratch", "transfer-nas-tasks", "transfer-nas-subspaces", "transfer-nas-cross"]
+    assert methods_of(cfg, "nas-bench-201") == ["baselines", *(f"catch-{v}" for v in cfg.variants), *tnas]
     out = run_methods(cfg, data_dir=data_dir, progress=False)
     results = pd.read_parquet(out / "results.parquet")
     assert list(results.columns) == COLUMNS
-    assert set(results.searcher) == {"random", "local", "evolution", "reinforce", *(f"catch-{v}" for v in cfg.variants)}
+    assert set(results.searcher) == {
+        "random",
+        "local",
+        "evolution",
+        "reinforce",
+        *(f"catch-{v}" for v in cfg.variants),
+        *tnas,
+    }
     per = results.groupby("searcher").size()
     assert (per == 3 * 2).all()  # trials x budgets, every method
     meta = results[results.searcher == "catch-meta"]
     assert set(meta.source) == {"cifar10+ImageNet16-120"} and (meta.prior_queries == 0).all()
+    # Transfer NAS: only the subspace arm read target cells before its search (the subspaces' cells)
+    tn = results[results.searcher.str.startswith("transfer-nas")].groupby("searcher").prior_queries.min()
+    assert tn["transfer-nas-subspaces"] > 0 and tn.drop("transfer-nas-subspaces").eq(0).all()
+    cross = results[results.searcher == "transfer-nas-cross"].source.iloc[0]
+    assert cross.startswith("transnas-bench-101/class_object+")
     protocol = pd.read_csv(out / "protocol.csv")
     assert {"p_best", "p_top-3", "p_top-0.1%", "queries_to_top1pct"} <= set(protocol.columns)
     stamps = {p: os.stat(p).st_mtime_ns for p in (out / "parts").iterdir()}
@@ -71,9 +85,9 @@ def test_every_method_lands_in_one_table_and_a_rerun_recomputes_nothing(tmp_path
 
 
 def test_a_folder_made_with_other_settings_is_refused(tmp_path, data_dir):
-    run_methods(_cfg(tmp_path, variants=["sfs"]), data_dir=data_dir, progress=False)
+    run_methods(_cfg(tmp_path, variants=["sfs"], transfer_nas=[]), data_dir=data_dir, progress=False)
     with pytest.raises(NasxferError, match="trials: 3 now 4"):
-        run_methods(_cfg(tmp_path, variants=["sfs"], trials=4), data_dir=data_dir, progress=False)
+        run_methods(_cfg(tmp_path, variants=["sfs"], transfer_nas=[], trials=4), data_dir=data_dir, progress=False)
 
 
 @pytest.mark.slow  # trains the ci grid (8 tiny agents) for its DQN agents: minutes
@@ -88,6 +102,7 @@ def test_our_dqn_agents_join_the_table_zero_shot_and_from_scratch(tmp_path, data
         targets={"transnas-bench-101": ["segmentsemantic"]},
         agents={"transnas-bench-101": str(tmp_path / "grid")},
         variants=["sfs"],
+        transfer_nas=[],
     )
     out = run_methods(cfg, data_dir=data_dir, progress=False)
     results = pd.read_parquet(out / "results.parquet")

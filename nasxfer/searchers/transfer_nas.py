@@ -163,6 +163,7 @@ class TransferNASAgent:
         self.queues: dict = defaultdict(dict)  # (space, task) -> {actions: reward}
         self.values: dict = defaultdict(list)  # (space, task) -> rewards seen, for their scale
         self.samples_since_transfer = None  # None: never transferred (no mixture)
+        self.queried: dict = defaultdict(set)  # (benchmark, task) -> cells its training read
         self._opt = None
 
     def transferred(self) -> TransferNASAgent:
@@ -285,15 +286,17 @@ def joint_train(pairs, samples: int, seed: int, params: TransferNASParams | None
     agent = TransferNASAgent(params, seed=int(rng.integers(2**31)))
     searchers = [
         (
-            TransferNASSearcher(b.space, rng, agent=agent, task=task, ops=ops, copy_agent=False),
+            TransferNASSearcher(b.space, rng, agent=agent, task=f"{b.name}/{task}", ops=ops, copy_agent=False),
             QueryOracle(b, task, b.space.size),
+            (b.name, task),
         )
         for b, task, ops in pairs
     ]
     for _ in range(samples):
-        s, oracle = searchers[int(rng.integers(len(searchers)))]
+        s, oracle, key = searchers[int(rng.integers(len(searchers)))]
         cell = s.ask()
         s.tell(cell, oracle.query(cell))
+        agent.queried[key].add(cell)
     return agent
 
 
