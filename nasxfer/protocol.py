@@ -69,3 +69,61 @@ def protocol_table(results: pd.DataFrame, bench, seed: int = 0) -> pd.DataFrame:
 def _rate(hits: np.ndarray, name: str, seed: int) -> dict:
     ci = mean_ci(hits.astype(float), seed=seed)
     return {name: ci["mean"], f"{name}_low": ci["ci_low"], f"{name}_high": ci["ci_high"]}
+
+
+def _reach(g: pd.DataFrame, threshold: str) -> np.ndarray:
+    """Target queries (prior + search) until a trial reached `threshold`; inf where it did not
+    within the largest budget. One value per trial, read on its largest-budget row."""
+    last = g[g.budget == g.budget.max()]
+    return np.where(last[threshold].notna(), last.prior_queries + last[threshold], np.inf)
+
+
+def speedups(
+    results: pd.DataFrame, reference: str, threshold: str = "first_top1pct", seed: int = 0, n_boot: int = 2000
+) -> pd.DataFrame:
+    """Per task and searcher: how many times fewer target queries it needed than `reference` to
+    reach `threshold` (a ``first_top*`` column: a fixed validation level), as the ratio of the
+    medians over trials, with a 95% bootstrap CI (trials resampled within each searcher). A trial
+    that never got there counts as beyond the budget, so a median (and a ratio) is finite only when
+    more than half of the trials got there. Target queries include ``prior_queries``: cells of the
+    target a searcher read before its search (Transfer NAS's subspace training, a scratch agent's
+    training) count against it."""
+    if threshold not in results.columns:
+        raise NasxferError(f"the table has no {threshold} column: rerun the comparison with this package version")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task, t in results.groupby("task", sort=False):
+        if reference not in set(t.searcher):
+            raise NasxferError(f"no {reference!r} trials on {task}: pick a reference among {sorted(set(t.searcher))}")
+        ref = _reach(t[t.searcher == reference], threshold)
+        for searcher, g in t.groupby("searcher", sort=False):
+            own = _reach(g, threshold)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.median(ref) / np.median(own)
+                boot = np.array(
+                    [np.median(rng.choice(ref, len(ref))) / np.median(rng.choice(own, len(own))) for _ in range(n_boot)]
+                )
+            # order statistics, no interpolation: a bound may be infinite (more than half never got there)
+            low, high = np.percentile(boot, 2.5, method="lower"), np.percentile(boot, 97.5, method="higher")
+            rows.append(
+                {
+                    "task": task,
+                    "searcher": searcher,
+                    "reference": reference,
+                    "threshold": threshold,
+                    "median_queries": float(np.median(own)),
+                    "reached": float(np.isfinite(own).mean()),
+                    "speedup": float(ratio),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def regret_curves(results: pd.DataFrame, bench, seed: int = 0) -> pd.DataFrame:
+    """Per task, searcher and budget: regret = the space's best test metric minus the test metric
+    of the searcher's best-by-validation cell (mean and 95% bootstrap CI), as the paper's Fig. 5."""
+    best = {t: float(bench.table(t).test.max()) for t in results.task.unique()}
+    reg = results.assign(regret=results.task.map(best) - results.best_test)
+    return summarise(reg, ["task", "searcher", "budget"], "regret", seed=seed)

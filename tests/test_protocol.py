@@ -50,3 +50,43 @@ def test_random_search_reaches_the_top_one_percent_as_expected(nb201):
     n, k = nb201.space.size, 157
     expected = 1 - np.prod([(n - k - i) / (n - i) for i in range(50)])
     assert t["reached_top1pct"] == pytest.approx(expected, abs=0.09)
+
+
+def _trials(searcher, reach, prior=0, budget=200):
+    return pd.DataFrame(
+        [
+            {"task": "t", "searcher": searcher, "budget": budget, "prior_queries": prior, "first_top1pct": q}
+            for q in reach
+        ]
+    )
+
+
+def test_speedup_is_the_ratio_of_median_queries_counting_prior_ones_and_misses():
+    from nasxfer.protocol import speedups
+
+    table = pd.concat(
+        [
+            _trials("scratch", [40, 80, 120, np.nan, np.nan]),  # median 120
+            _trials("fast", [10, 20, 30, 40, 200]),  # median 30: 4x
+            _trials("primed", [10, 20, 30, 40, 200], prior=30),  # median 60: its prior queries count, 2x
+            _trials("lost", [10, np.nan, np.nan, np.nan, np.nan]),  # never most of the time: median inf
+        ]
+    )
+    s = speedups(table, "scratch", n_boot=200).set_index("searcher")
+    assert s.loc["scratch", "speedup"] == 1.0
+    assert s.loc["fast", "speedup"] == 4.0 and s.loc["primed", "speedup"] == 2.0
+    assert s.loc["lost", "speedup"] == 0.0 and s.loc["lost", "reached"] == 0.2
+    assert s.loc["fast", "ci_low"] <= 4.0 <= s.loc["fast", "ci_high"]
+    with pytest.raises(Exception, match="no 'random' trials"):
+        speedups(table, "random")
+
+
+def test_regret_is_the_spaces_best_test_minus_the_chosen_cells(nb201):
+    from nasxfer.protocol import regret_curves
+
+    best = nb201.table("cifar10").test.max()
+    table = pd.DataFrame(
+        [{"task": "cifar10", "searcher": "s", "budget": 10, "best_test": best - d} for d in (1.0, 2.0, 3.0)]
+    )
+    r = regret_curves(table, nb201).iloc[0]
+    assert r["mean"] == pytest.approx(2.0) and r["n"] == 3
