@@ -75,6 +75,8 @@ class MethodsConfig:
     catch: dict = field(default_factory=dict)  # CatchParams overrides
     transfer_nas: tuple = TNAS_ARMS  # Transfer NAS arms (see TNAS_ARMS)
     source_samples: int = 500  # Transfer NAS joint-training samples (CATCH's 25 x 20 source queries)
+    toy_samples: int = 3000  # the double-XOR toy: samples per replica ...
+    toy_replicas: int = 5  # ... and replicas per policy (the paper's 5)
 
     def record(self) -> dict:
         d = asdict(self)
@@ -138,6 +140,8 @@ def methods_config(section, where: str = SECTION) -> MethodsConfig:
         catch,
         arms,
         check_int(section.get("source_samples", 500), f"{where}.source_samples", 1),
+        check_int(section.get("toy_samples", 3000), f"{where}.toy_samples", 1),
+        check_int(section.get("toy_replicas", 5), f"{where}.toy_replicas", 1),
     )
 
 
@@ -181,8 +185,19 @@ def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Pat
             for m in methods_of(cfg, b)
             if not part_path(cfg, b, t, m).is_file()
         ]
-        bar = tqdm(todo, desc="methods", unit="part", disable=not progress)
-        for b, t, m in bar:
+        toy = out / TOY_FILE
+        bar = tqdm(
+            [*todo, *([None] if cfg.transfer_nas and not toy.is_file() else [])],
+            desc="methods",
+            unit="part",
+            disable=not progress,
+        )
+        for item in bar:
+            if item is None:
+                bar.set_postfix_str("double-XOR toy")
+                write_atomic(toy_table(cfg), toy)
+                continue
+            b, t, m = item
             bar.set_postfix_str(f"{b}/{t} {m}")
             bench = load_benchmark(b, data_dir=data_dir)
             write_atomic(run_part(cfg, bench, t, m, data_dir), part_path(cfg, b, t, m))
@@ -287,6 +302,28 @@ def transfer_nas_rows(cfg: MethodsConfig, bench, target: str, arm: str, data_dir
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+TOY_FILE = "double_xor.parquet"
+
+
+def toy_table(cfg: MethodsConfig) -> pd.DataFrame:
+    """Transfer NAS's own check (its Sec. 4.1): the transformer and an LSTM policy of comparable
+    size on the double-XOR toy, ``toy_replicas`` seeded replicas of ``toy_samples`` samples each;
+    one row per policy, replica and sample with its reward (0 or 1)."""
+    import torch
+
+    from .searchers.transfer_nas import TransferNASAgent, double_xor
+
+    torch.set_num_threads(1)
+    frames = []
+    for policy in ("transformer", "lstm"):
+        for r in range(cfg.toy_replicas):
+            rewards = double_xor(TransferNASAgent(seed=r, policy=policy), cfg.toy_samples)
+            frames.append(
+                pd.DataFrame({"policy": policy, "replica": r, "sample": np.arange(len(rewards)), "reward": rewards})
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
 def assemble(cfg: MethodsConfig, data_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Join the parts into ``results.parquet`` (and CSV) and write ``protocol.csv``."""
     from .benchmark import load_benchmark
@@ -315,7 +352,7 @@ def _check_config(cfg: MethodsConfig) -> None:
         return
     made = json.loads(path.read_text()).get("methods", {})
     now = cfg.record()
-    same = ("budgets", "trials", "meta_seeds", "catch", "source_samples")
+    same = ("budgets", "trials", "meta_seeds", "catch", "source_samples", "toy_samples", "toy_replicas")
     differ = [k for k in same if json.loads(json.dumps(made.get(k))) != json.loads(json.dumps(now[k]))]
     if differ:
         raise NasxferError(
@@ -328,3 +365,49 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+@dataclass
+class Methods:
+    """A finished comparison as the notebook reads it."""
+
+    config: MethodsConfig
+    results: pd.DataFrame
+    protocol: pd.DataFrame
+    toy: pd.DataFrame | None
+    benches: dict  # benchmark name -> Benchmark
+
+    def __str__(self) -> str:
+        c = self.config
+        per = self.results.groupby(["benchmark", "task"]).searcher.nunique()
+        lines = [f"transfer methods: {c.trials} trials per method and target, budgets {list(c.budgets)}"]
+        lines += [f"  {b}/{t}: {n} searchers" for (b, t), n in per.items()]
+        return "\n".join(lines)
+
+
+def open_methods(profile=None, *, run_fresh=None, data_dir=None, progress: bool = True) -> Methods:
+    """The profile's comparison (run first when ``run_fresh``, default: the profile's ``run_fresh``)."""
+    from .benchmark import load_benchmark
+    from .notebook import default_profile
+    from .profiles import check_parameter, load_params, params_path, resolve
+
+    check_parameter("run_fresh", run_fresh)
+    check_parameter("data_dir", data_dir)
+    profile = default_profile() if profile is None else check_parameter("profile", profile)
+    params = load_params(params_path(profile))
+    cfg = params.get(SECTION)
+    if cfg is None:
+        raise NasxferError(f"{params_path(profile)} has no {SECTION}: section; use -p profile laptop or ci")
+    data_dir = resolve(data_dir) if data_dir is not None else None
+    if params.get("run_fresh", False) if run_fresh is None else run_fresh:
+        run_methods(cfg, data_dir=data_dir, progress=progress)
+    if not (cfg.results_dir / "results.parquet").is_file():
+        raise NasxferError(
+            f"{cfg.results_dir} has no results yet: run nasxfer methods {params_path(profile)} "
+            f"(or the notebook with -p run_fresh True)"
+        )
+    results = pd.read_parquet(cfg.results_dir / "results.parquet")
+    protocol = pd.read_csv(cfg.results_dir / "protocol.csv")
+    toy = pd.read_parquet(cfg.results_dir / TOY_FILE) if (cfg.results_dir / TOY_FILE).is_file() else None
+    benches = {b: load_benchmark(b, data_dir=data_dir) for b in results.benchmark.unique()}
+    return Methods(cfg, results, protocol, toy, benches)

@@ -21,6 +21,8 @@ def _cfg(tmp_path, **kw):
         "meta_seeds": 2,
         "catch": TINY_CATCH,
         "source_samples": 8,
+        "toy_samples": 6,
+        "toy_replicas": 1,
         **kw,
     }
     return methods_config(section)
@@ -71,9 +73,11 @@ def test_every_method_lands_in_one_table_and_a_rerun_recomputes_nothing(tmp_path
     assert tn["transfer-nas-subspaces"] > 0 and tn.drop("transfer-nas-subspaces").eq(0).all()
     cross = results[results.searcher == "transfer-nas-cross"].source.iloc[0]
     assert cross.startswith("transnas-bench-101/class_object+")
+    toy = pd.read_parquet(out / "double_xor.parquet")
+    assert set(toy.policy) == {"transformer", "lstm"} and len(toy) == 2 * 6
     protocol = pd.read_csv(out / "protocol.csv")
     assert {"p_best", "p_top-3", "p_top-0.1%", "queries_to_top1pct"} <= set(protocol.columns)
-    stamps = {p: os.stat(p).st_mtime_ns for p in (out / "parts").iterdir()}
+    stamps = {p: os.stat(p).st_mtime_ns for p in [*(out / "parts").iterdir(), out / "double_xor.parquet"]}
     run_methods(cfg, data_dir=data_dir, progress=False)
     assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps
     # a lost part is recomputed, the same as before (every trial is seeded)

@@ -130,7 +130,7 @@ class LSTMPolicy(nn.Module):
     """A recurrent policy (Zoph & Le): an LSTM over the past decisions' embeddings, one linear
     head per state over its actions. Same interface as :class:`TransformerPolicy`."""
 
-    def __init__(self, params: TransferNASParams, hidden: int = 24):
+    def __init__(self, params: TransferNASParams, hidden: int = 40):  # 40: about the transformer's weight count
         super().__init__()
         self.params = params
         self.states, self.actions, self.tasks = nn.ParameterDict(), nn.ParameterDict(), nn.ParameterDict()
