@@ -300,8 +300,9 @@ def gamma_sweep_chart(sweep: pd.DataFrame, chosen: pd.DataFrame) -> alt.LayerCha
 # ---- search efficiency --------------------------------------------------------------------
 
 
-def efficiency_chart(summary: pd.DataFrame) -> alt.FacetChart:
-    """Mean test metric of the best-by-validation cell against unique cells queried, with CI bands."""
+def efficiency_chart(summary: pd.DataFrame, y_title: str = "test metric of best-by-validation cell") -> alt.FacetChart:
+    """Mean test metric of the best-by-validation cell (or another per-budget summary, e.g. regret)
+    against unique cells queried, with CI bands."""
     ticks = sorted(summary["budget"].unique().tolist())
     base = alt.Chart(summary).encode(
         x=alt.X(
@@ -314,7 +315,7 @@ def efficiency_chart(summary: pd.DataFrame) -> alt.FacetChart:
     )
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("ci_low:Q", scale=alt.Scale(zero=False)), y2="ci_high:Q")
     line = base.mark_line(point=True).encode(
-        y=alt.Y("mean:Q", title="test metric of best-by-validation cell", scale=alt.Scale(zero=False)),
+        y=alt.Y("mean:Q", title=y_title, scale=alt.Scale(zero=False)),
         tooltip=_ci_tooltip("task", "searcher", "budget"),
     )
     return (
@@ -615,3 +616,77 @@ def space_gains_chart(gains: pd.DataFrame) -> alt.FacetChart:
             columns=3,
         )
     )
+
+
+# ---- transfer methods compared ------------------------------------------------------------------
+
+
+def hit_rate_chart(protocol: pd.DataFrame, budget: int) -> alt.FacetChart:
+    """At one budget, per target and searcher: the share of trials whose chosen cell is the best,
+    a top-3 and a top-0.1% cell by validation (CATCH's measures), with 95% bootstrap CIs."""
+    p = protocol[protocol.budget == budget]
+    long = pd.concat(
+        [
+            p[["benchmark", "task", "searcher"]].assign(
+                measure=name, share=p[f"p_{name}"], low=p[f"p_{name}_low"], high=p[f"p_{name}_high"]
+            )
+            for name in ("best", "top-3", "top-0.1%")
+        ]
+    )
+    base = alt.Chart().encode(
+        y=alt.Y("searcher:N", title=None),
+        color=alt.Color("measure:N", sort=["best", "top-3", "top-0.1%"], title=f"chosen cell at {budget} queries"),
+        yOffset=alt.YOffset("measure:N", sort=["best", "top-3", "top-0.1%"]),
+    )
+    points = base.mark_point(filled=True).encode(
+        x=alt.X("share:Q", title="share of trials", scale=alt.Scale(domain=[0, 1])),
+        tooltip=[
+            "task",
+            "searcher",
+            "measure",
+            alt.Tooltip("share:Q", format=".2f"),
+            alt.Tooltip("low:Q", format=".2f"),
+            alt.Tooltip("high:Q", format=".2f"),
+        ],
+    )
+    rules = base.mark_rule().encode(x="low:Q", x2="high:Q")
+    return (
+        alt.layer(rules, points, data=long)
+        .properties(width=220, height=200)
+        .facet(facet=alt.Facet("task:N", title=None), columns=4)
+    )
+
+
+def speedup_chart(table: pd.DataFrame, title: str) -> alt.FacetChart:
+    """Per target and searcher: how many times fewer target queries than the reference it needed to
+    reach a validation level (:func:`nasxfer.protocol.speedups`), log scale, a rule at 1 (as fast)."""
+    df = table[np.isfinite(table.speedup) & (table.speedup > 0)]
+    base = alt.Chart().encode(y=alt.Y("searcher:N", title=None))
+    x = alt.X("speedup:Q", title=title, scale=alt.Scale(type="log"))
+    points = base.mark_point(filled=True, size=50).encode(
+        x=x,
+        tooltip=["task", "searcher", alt.Tooltip("speedup:Q", format=".2f"), alt.Tooltip("reached:Q", format=".2f")],
+    )
+    rules = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
+    one = alt.Chart().mark_rule(strokeDash=[4, 3], color="#888").encode(x=alt.datum(1))
+    return (
+        alt.layer(one, rules, points, data=df)
+        .properties(width=220, height=160)
+        .facet(facet=alt.Facet("task:N", title=None), columns=4)
+    )
+
+
+def toy_chart(toy: pd.DataFrame, window: int = 100) -> alt.Chart:
+    """The double-XOR toy: each policy's reward, a moving average of `window` samples, mean over
+    replicas with the band from the lowest to the highest replica."""
+    smooth = toy.sort_values("sample").assign(
+        avg=lambda d: d.groupby(["policy", "replica"]).reward.transform(
+            lambda r: r.rolling(window, min_periods=1).mean()
+        )
+    )
+    agg = smooth.groupby(["policy", "sample"]).avg.agg(["mean", "min", "max"]).reset_index()
+    agg = agg[agg["sample"] % 10 == 0]  # every 10th sample keeps the chart small
+    base = alt.Chart(agg).encode(x=alt.X("sample:Q", title="samples"), color=alt.Color("policy:N", title="policy"))
+    band = base.mark_area(opacity=0.2).encode(y="min:Q", y2="max:Q")
+    line = base.mark_line().encode(y=alt.Y("mean:Q", title=f"reward, moving average of {window}"))
+    return (band + line).properties(width=420, height=220, title="double-XOR toy (Transfer NAS, Sec. 4.1)")

@@ -411,3 +411,74 @@ def open_methods(profile=None, *, run_fresh=None, data_dir=None, progress: bool 
     toy = pd.read_parquet(cfg.results_dir / TOY_FILE) if (cfg.results_dir / TOY_FILE).is_file() else None
     benches = {b: load_benchmark(b, data_dir=data_dir) for b in results.benchmark.unique()}
     return Methods(cfg, results, protocol, toy, benches)
+
+
+# ---- against the papers, and which method when ----------------------------------------------------
+
+# CATCH's headline on NAS-Bench-201 (Chen et al. 2020, Sec. 4.2.2): 50 queries, 500 trials, CATCH-meta
+CATCH_PAPER = {
+    "cifar10": ("p_best", 280 / 500, "finds the best cell in 280 of 500 trials"),
+    "cifar100": ("p_top-3", 0.5, "over half of the trials find a top-3 cell"),
+    "ImageNet16-120": ("p_best", 0.22, "more than 22% of the trials reach the best cell"),
+}
+
+
+def catch_paper_check(protocol: pd.DataFrame, budget: int = 50) -> pd.DataFrame:
+    """CATCH's NAS-Bench-201 headline beside ours at `budget`: our CATCH-meta, CATCH-sfs and the
+    best baseline on the paper's measure, with CIs."""
+    rows = []
+    p = protocol[(protocol.benchmark == "nas-bench-201") & (protocol.budget == budget)]
+    for task, (measure, paper, claim) in CATCH_PAPER.items():
+        t = p[p.task == task].set_index("searcher")
+        if t.empty:
+            continue
+        base = t.loc[t.index.isin(["random", "local", "evolution", "reinforce"]), measure]
+        row = {"task": task, "measure": measure, "paper_catch_meta": paper, "paper": claim}
+        for s in ("catch-meta", "catch-sfs"):
+            if s in t.index:
+                row[s] = t.loc[s, measure]
+                row[f"{s}_ci"] = f"[{t.loc[s, measure + '_low']:.2f}, {t.loc[s, measure + '_high']:.2f}]"
+        if len(base):
+            row["best_baseline"] = f"{base.idxmax()} {base.max():.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def winners(protocol: pd.DataFrame, budget: int, fair: bool = True) -> pd.DataFrame:
+    """Per target at `budget`: the searcher with the highest mean best test metric, and every
+    searcher whose CI overlaps the winner's (not separable from it). With `fair`, only searchers
+    that read no target cell before their search (``dqn scratch`` and the subspace arm of
+    Transfer NAS read some) are ranked."""
+    p = protocol[protocol.budget == budget]
+    if fair:
+        p = p[~p.searcher.isin(["dqn scratch", "transfer-nas-subspaces"])]
+    rows = []
+    for (bench, task), t in p.groupby(["benchmark", "task"], sort=False):
+        top = t.loc[t.best_test.idxmax()]
+        ties = t[(t.best_test_high >= top.best_test_low) & (t.searcher != top.searcher)].searcher.tolist()
+        rows.append(
+            {
+                "benchmark": bench,
+                "task": task,
+                "winner": top.searcher,
+                "best_test": top.best_test,
+                "not_separable": ties,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def which_method(protocol: pd.DataFrame) -> str:
+    """In words, from :func:`winners` at each budget: who wins most targets, and how often the
+    winner is separable from every other searcher."""
+    lines = []
+    for b in sorted(protocol.budget.unique()):
+        w = winners(protocol, b)
+        counts = w.winner.value_counts()
+        clear = int((w.not_separable.str.len() == 0).sum())
+        lines.append(
+            f"at {b} queries (searchers that read no target cell before searching): best mean on "
+            + ", ".join(f"{n} of {len(w)} targets: {s}" for s, n in counts.items())
+            + f"; the winner is separable from every other searcher on {clear} of {len(w)} targets"
+        )
+    return "\n".join(lines)

@@ -115,3 +115,40 @@ def test_our_dqn_agents_join_the_table_zero_shot_and_from_scratch(tmp_path, data
     assert set(zero.source) == {"class_object"} and (zero.prior_queries == 0).all()
     assert set(own.source) == {"segmentsemantic"} and (own.prior_queries > 0).all()
     assert len(zero) == len(own) == 3 * 2
+
+
+def _protocol():
+    rows = []
+    for task, vals in {"cifar10": {"catch-meta": 0.6, "catch-sfs": 0.2, "random": 0.1, "evolution": 0.25}}.items():
+        for s, v in vals.items():
+            rows.append(
+                {
+                    "benchmark": "nas-bench-201",
+                    "task": task,
+                    "searcher": s,
+                    "budget": 50,
+                    "p_best": v,
+                    "p_best_low": v - 0.05,
+                    "p_best_high": v + 0.05,
+                    "best_test": 90 + v,
+                    "best_test_low": 90 + v - 0.15,
+                    "best_test_high": 90 + v + 0.15,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_catchs_headline_is_set_beside_ours():
+    from nasxfer.methods import catch_paper_check
+
+    c = catch_paper_check(_protocol()).iloc[0]
+    assert c["paper_catch_meta"] == 0.56 and c["catch-meta"] == 0.6 and c["best_baseline"] == "evolution 0.25"
+    assert c["catch-meta_ci"] == "[0.55, 0.65]"
+
+
+def test_winners_and_the_sentence_come_from_the_numbers():
+    from nasxfer.methods import which_method, winners
+
+    w = winners(_protocol(), 50).iloc[0]
+    assert w.winner == "catch-meta" and w.not_separable == []  # 90.6 +- .15 vs 90.25 +- .15: apart
+    assert "best mean on 1 of 1 targets: catch-meta" in which_method(_protocol())
