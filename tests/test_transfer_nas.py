@@ -84,3 +84,17 @@ def test_the_lstm_policy_runs_the_toy():
     rewards = double_xor(TransferNASAgent(seed=0, policy="lstm"), 20)
     assert rewards.shape == (20,) and set(np.unique(rewards)) <= {0.0, 1.0}
     assert isinstance(TransferNASAgent(seed=0, policy="lstm").policy, LSTMPolicy)
+
+
+def test_the_whole_chain_in_one_call_equals_step_by_step(nb201):
+    """chain_logits (one padded, masked encoder call) gives the logits of logits() called per step."""
+    agent = TransferNASAgent(seed=3)
+    chain = cell_chain(nb201.space)
+    actions = agent.sample(chain, "cifar10")
+    agent.policy.eval()
+    batched = agent.policy.chain_logits(chain, "cifar10", actions)
+    past = torch.zeros(0, 24)
+    for (state, names), a, got in zip(chain, actions, batched):
+        want, cand = agent.policy.logits(past, state, names, "cifar10")
+        assert torch.allclose(got, want, atol=1e-5)
+        past = torch.cat([past, cand[a : a + 1]])

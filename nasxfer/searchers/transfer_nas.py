@@ -125,6 +125,32 @@ class TransformerPolicy(nn.Module):
         out = self.encoder(seq)[:, -1]
         return self.heads[_key(state)](out)[:, 0], cand
 
+    def chain_logits(self, chain, task: str, actions) -> list:
+        """Every step's candidate logits for a whole chain whose `actions` are known, in one encoder
+        call: step m's sequences are the chosen inputs of steps < m plus each candidate, padded to
+        the chain's length (the padding masked). Equal to calling :meth:`logits` step by step."""
+        cands = [self.inputs(state, names, task) for state, names in chain]
+        chosen = torch.stack([c[a] for c, a in zip(cands, actions)])  # (M, 24)
+        n = len(chain)
+        seqs, masks, last = [], [], []
+        for m, c in enumerate(cands):
+            k = c.shape[0]
+            seq = torch.zeros(k, n, c.shape[1])
+            seq[:, :m] = chosen[:m]
+            seq[:, m] = c
+            pad = torch.ones(k, n, dtype=torch.bool)
+            pad[:, : m + 1] = False
+            seqs.append(seq)
+            masks.append(pad)
+            last += [m] * k
+        out = self.encoder(torch.cat(seqs) + self.pos[:n], src_key_padding_mask=torch.cat(masks))
+        picked = out[torch.arange(out.shape[0]), torch.tensor(last)]
+        logits, start = [], 0
+        for (state, _), c in zip(chain, cands):
+            logits.append(self.heads[_key(state)](picked[start : start + c.shape[0]])[:, 0])
+            start += c.shape[0]
+        return logits
+
 
 class LSTMPolicy(nn.Module):
     """A recurrent policy (Zoph & Le): an LSTM over the past decisions' embeddings, one linear
@@ -199,6 +225,13 @@ class TransferNASAgent:
         return tuple(out)
 
     def _log_prob(self, chain, task, actions):
+        if hasattr(self.policy, "chain_logits"):
+            logp, ent = torch.zeros(()), torch.zeros(())
+            for logits, a in zip(self.policy.chain_logits(chain, task, actions), actions):
+                logq = torch.log_softmax(logits, 0)
+                logp = logp + logq[a]
+                ent = ent - (logq.exp() * logq).sum()
+            return logp, ent / len(chain)
         past = torch.zeros(0, 3 * EMB)
         logp, ent = torch.zeros(()), torch.zeros(())
         for (state, names), a in zip(chain, actions):
