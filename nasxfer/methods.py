@@ -77,6 +77,8 @@ class MethodsConfig:
     source_samples: int = 500  # Transfer NAS joint-training samples (CATCH's 25 x 20 source queries)
     toy_samples: int = 3000  # the double-XOR toy: samples per replica ...
     toy_replicas: int = 5  # ... and replicas per policy (the paper's 5)
+    workers: int = 1  # parts at once, as Ray tasks of one CPU each (1: one by one, in this process)
+    ray_address: str | None = None  # a Ray cluster to run the parts on instead
 
     def record(self) -> dict:
         d = asdict(self)
@@ -142,6 +144,8 @@ def methods_config(section, where: str = SECTION) -> MethodsConfig:
         check_int(section.get("source_samples", 500), f"{where}.source_samples", 1),
         check_int(section.get("toy_samples", 3000), f"{where}.toy_samples", 1),
         check_int(section.get("toy_replicas", 5), f"{where}.toy_replicas", 1),
+        check_int(section.get("workers", 1), f"{where}.workers", 1),
+        section.get("ray_address"),
     )
 
 
@@ -166,7 +170,11 @@ def part_path(cfg: MethodsConfig, benchmark: str, target: str, method: str) -> P
 
 
 def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Path:
-    """Run (or resume) every part of the comparison, then :func:`assemble`; returns the folder."""
+    """Run (or resume) every part of the comparison, then :func:`assemble`; returns the folder.
+
+    With ``workers > 1`` (or a ``ray_address``) the parts run as Ray tasks of one CPU each, as many
+    at once as the machine (or cluster) has room for, the benchmark tables shipped through Ray's
+    object store; every part is seeded on its own, so the tables are the same either way."""
     from tqdm.auto import tqdm
 
     from .benchmark import load_benchmark
@@ -185,24 +193,69 @@ def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Pat
             for m in methods_of(cfg, b)
             if not part_path(cfg, b, t, m).is_file()
         ]
-        toy = out / TOY_FILE
-        bar = tqdm(
-            [*todo, *([None] if cfg.transfer_nas and not toy.is_file() else [])],
-            desc="methods",
-            unit="part",
-            disable=not progress,
-        )
-        for item in bar:
-            if item is None:
-                bar.set_postfix_str("double-XOR toy")
-                write_atomic(toy_table(cfg), toy)
-                continue
-            b, t, m = item
-            bar.set_postfix_str(f"{b}/{t} {m}")
-            bench = load_benchmark(b, data_dir=data_dir)
-            write_atomic(run_part(cfg, bench, t, m, data_dir), part_path(cfg, b, t, m))
+        if cfg.transfer_nas and not (out / TOY_FILE).is_file():
+            todo.append(TOY)
+        bar = tqdm(total=len(todo), desc="methods", unit="part", disable=not progress)
+        if cfg.workers > 1 or cfg.ray_address:
+            _run_on_ray(cfg, todo, data_dir, bar)
+        else:
+            benches = {}
+            for item in todo:
+                bar.set_postfix_str(_label(item))
+                if item != TOY and item[0] not in benches:
+                    benches[item[0]] = load_benchmark(item[0], data_dir=data_dir)
+                df = toy_table(cfg) if item == TOY else run_part(cfg, benches[item[0]], item[1], item[2], data_dir)
+                write_atomic(df, _path(cfg, item))
+                bar.update()
+        bar.close()
     assemble(cfg, data_dir)
     return out
+
+
+TOY = ("toy",)
+
+
+def _label(item) -> str:
+    return "double-XOR toy" if item == TOY else f"{item[0]}/{item[1]} {item[2]}"
+
+
+def _path(cfg: MethodsConfig, item) -> Path:
+    return cfg.results_dir / TOY_FILE if item == TOY else part_path(cfg, *item)
+
+
+def _part_task(cfg: MethodsConfig, item, tables):
+    """One part in a Ray worker: the driver's tables served to this process, then the part."""
+    import torch
+
+    from .benchmark import provide
+
+    torch.set_num_threads(1)  # one CPU per part; small networks gain nothing from more
+
+    if item == TOY:
+        return toy_table(cfg)
+    for bench in tables:
+        provide(bench)
+    bench = next(b for b in tables if b.name == item[0])
+    return run_part(cfg, bench, item[1], item[2])
+
+
+def _run_on_ray(cfg: MethodsConfig, todo, data_dir, bar) -> None:
+    from .agent.params import AgentParams
+    from .agent.ray_runtime import init_ray
+    from .benchmark import load_benchmark
+    from .io import write_atomic
+
+    ray = init_ray(AgentParams(ray_address=cfg.ray_address, num_cpus=cfg.workers, progress=False))
+    names = {b for b in (*cfg.targets, *(CROSS_SOURCES[b][0] for b in cfg.targets))}
+    tables = ray.put([load_benchmark(b, data_dir=data_dir) for b in sorted(names)])
+    remote = ray.remote(num_cpus=1, max_retries=0)(_part_task)
+    pending = {remote.remote(cfg, item, tables): item for item in todo}
+    while pending:
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        item = pending.pop(ref)
+        write_atomic(ray.get(ref), _path(cfg, item))  # a failed part raises here; the finished ones stay
+        bar.set_postfix_str(f"done: {_label(item)}")
+        bar.update()
 
 
 def run_part(cfg: MethodsConfig, bench, target: str, method: str, data_dir=None) -> pd.DataFrame:

@@ -152,3 +152,15 @@ def test_winners_and_the_sentence_come_from_the_numbers():
     w = winners(_protocol(), 50).iloc[0]
     assert w.winner == "catch-meta" and w.not_separable == []  # 90.6 +- .15 vs 90.25 +- .15: apart
     assert "best mean on 1 of 1 targets: catch-meta" in which_method(_protocol())
+
+
+@pytest.mark.slow  # starts a local Ray
+def test_parts_run_in_parallel_on_ray_give_the_same_tables(tmp_path, data_dir):
+    kw = {"variants": ["sfs"], "transfer_nas": ["scratch", "cross"], "trials": 2}
+    serial = run_methods(_cfg(tmp_path / "serial", **kw), data_dir=data_dir, progress=False)
+    parallel = run_methods(_cfg(tmp_path / "parallel", workers=2, **kw), data_dir=data_dir, progress=False)
+    for part in sorted((serial / "parts").iterdir()):
+        pd.testing.assert_frame_equal(pd.read_parquet(parallel / "parts" / part.name), pd.read_parquet(part))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(parallel / "double_xor.parquet"), pd.read_parquet(serial / "double_xor.parquet")
+    )
