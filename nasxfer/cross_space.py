@@ -62,8 +62,8 @@ def cross_space_config(section, base, where: str = SECTION) -> CrossSpaceConfig:
     if not isinstance(overrides, dict):
         raise NasxferError(f"{where}.grid must be a mapping of grid keys, got {overrides!r}")
     grid = merge_grid(base, overrides, where=f"{where}.grid")
-    space = {t: task_ref(t, grid.benchmark)[0] for t in grid.tasks}
-    if not any(space[s] != space[t] for s in grid.source_tasks for t in grid.target_tasks):
+    bench_of = {t: task_ref(t, grid.benchmark)[0] for t in grid.tasks}
+    if not any(bench_of[s] != bench_of[t] for s in grid.source_tasks for t in grid.target_tasks):
         raise NasxferError(
             f"{where}.grid pairs no source with a target of another benchmark ({grid.source_tasks} -> "
             f"{grid.target_tasks}): name a task of the other benchmark as <benchmark>/<task>, "
