@@ -71,9 +71,11 @@ class MethodsConfig:
     budgets: tuple = (50, 200)
     trials: int = 100
     meta_seeds: int = 5
-    variants: tuple = ("meta", "sfs", "zero", "random")
+    variants: tuple = ("meta", "sfs", "zero", "random")  # CATCH's, on every benchmark ...
+    variants_by_benchmark: dict = field(default_factory=dict)  # ... unless given per benchmark here
     catch: dict = field(default_factory=dict)  # CatchParams overrides
     transfer_nas: tuple = TNAS_ARMS  # Transfer NAS arms (see TNAS_ARMS)
+    transfer_nas_trials: int | None = None  # its replicas per arm and target (None: trials; the paper ran 50)
     source_samples: int = 500  # Transfer NAS joint-training samples (CATCH's 25 x 20 source queries)
     toy_samples: int = 3000  # the double-XOR toy: samples per replica ...
     toy_replicas: int = 5  # ... and replicas per policy (the paper's 5)
@@ -118,8 +120,10 @@ def methods_config(section, where: str = SECTION) -> MethodsConfig:
         targets[name] = list(tasks)
     agents = {canonical_name(b): resolve(p) for b, p in (section.get("agents") or {}).items()}
     budgets = tuple(sorted({check_int(b, f"{where}.budgets", 1) for b in section.get("budgets", (50, 200))}))
-    variants = tuple(section.get("variants", VARIANTS))
-    for v in variants:
+    raw = section.get("variants", VARIANTS)
+    by_bench = {canonical_name(b): tuple(v) for b, v in raw.items()} if isinstance(raw, dict) else {}
+    variants = tuple(VARIANTS) if isinstance(raw, dict) else tuple(raw)
+    for v in {*variants, *(x for vs in by_bench.values() for x in vs)}:
         if v not in VARIANTS:
             raise unknown(f"CATCH variant in {where}.variants", v, VARIANTS)
     arms = tuple(section.get("transfer_nas", TNAS_ARMS))
@@ -139,8 +143,10 @@ def methods_config(section, where: str = SECTION) -> MethodsConfig:
         check_trials(section.get("trials", 100)),
         check_int(section.get("meta_seeds", 5), f"{where}.meta_seeds", 1),
         variants,
+        by_bench,
         catch,
         arms,
+        None if section.get("transfer_nas_trials") is None else check_trials(section["transfer_nas_trials"]),
         check_int(section.get("source_samples", 500), f"{where}.source_samples", 1),
         check_int(section.get("toy_samples", 3000), f"{where}.toy_samples", 1),
         check_int(section.get("toy_replicas", 5), f"{where}.toy_replicas", 1),
@@ -158,7 +164,8 @@ def meta_pool(benchmark: str, target: str) -> list:
 
 def methods_of(cfg: MethodsConfig, benchmark: str) -> list:
     """The parts of one target, in the order they run."""
-    out = [BASELINES, *(f"catch-{v}" for v in cfg.variants), *(f"transfer-nas-{a}" for a in cfg.transfer_nas)]
+    variants = cfg.variants_by_benchmark.get(benchmark, cfg.variants)
+    out = [BASELINES, *(f"catch-{v}" for v in variants), *(f"transfer-nas-{a}" for a in cfg.transfer_nas)]
     return out + (["dqn"] if benchmark in cfg.agents else [])
 
 
@@ -342,7 +349,7 @@ def transfer_nas_rows(cfg: MethodsConfig, bench, target: str, arm: str, data_dir
             prior.append(len(agent.queried.get((bench.name, target), ())))
         source = "+".join(f"{b.name}/{t}" + (f"[{','.join(o)}]" if o else "") for b, t, o in pairs)
     rows = []
-    for trial in range(cfg.trials):
+    for trial in range(cfg.transfer_nas_trials or cfg.trials):
         seed = BASE_SEED + trial
         k = trial % len(agents)
         searcher = TransferNASSearcher(
@@ -405,7 +412,16 @@ def _check_config(cfg: MethodsConfig) -> None:
         return
     made = json.loads(path.read_text()).get("methods", {})
     now = cfg.record()
-    same = ("budgets", "trials", "meta_seeds", "catch", "source_samples", "toy_samples", "toy_replicas")
+    same = (
+        "budgets",
+        "trials",
+        "transfer_nas_trials",
+        "meta_seeds",
+        "catch",
+        "source_samples",
+        "toy_samples",
+        "toy_replicas",
+    )
     differ = [k for k in same if json.loads(json.dumps(made.get(k))) != json.loads(json.dumps(now[k]))]
     if differ:
         raise NasxferError(

@@ -28,6 +28,13 @@ def _cfg(tmp_path, **kw):
     return methods_config(section)
 
 
+def test_variants_and_replicas_may_be_set_per_benchmark(tmp_path):
+    cfg = _cfg(tmp_path, variants={"nb201": ["meta", "zero"], "transnas": ["sfs"]}, transfer_nas_trials=2)
+    assert methods_of(cfg, "nas-bench-201")[1:3] == ["catch-meta", "catch-zero"]
+    assert methods_of(cfg, "transnas-bench-101")[1] == "catch-sfs"
+    assert cfg.transfer_nas_trials == 2
+
+
 def test_catch_meta_trains_on_every_other_task_of_the_targets_benchmark():
     assert meta_pool("nas-bench-201", "cifar10") == ["cifar100", "ImageNet16-120"]
     assert len(meta_pool("transnas-bench-101", "segmentsemantic")) == 6

@@ -64,7 +64,7 @@ class CatchParams:
     ppo_clip: float = 0.2  # (ours) PPO's clipping range
     ppo_window: int = 16  # (ours) the last queried cells form PPO's batch
     entropy_coef: float = 0.01  # (ours) entropy bonus of the controller
-    updates_per_query: int = 4  # (ours) gradient steps after each query
+    updates_per_query: int = 2  # (ours) gradient steps after each query
     per_alpha: float = 0.6  # (ours) prioritized replay exponent
     huber_delta: float = 1.0  # (ours)
     eps_start: float = 0.5  # (ours) epsilon of the evaluator's choice on a new task ...
