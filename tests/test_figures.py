@@ -233,3 +233,43 @@ def test_crossover_bars_hatch_scratch_in_svg_and_png():
     plain_x = max(range(len(rows[0])), key=lambda x: sum(_near(r[x], plain) for r in rows))
     assert sum(_near(r[plain_x], plain) for r in rows) > 50  # the transferred bar is there ...
     assert _stripes([r[plain_x] for r in rows], plain) <= 2  # ... in one plain fill
+
+
+def test_tasks_are_ordered_once_each_whatever_their_benchmark():
+    """Axes list every task once, in the fixed task order; a task named with its benchmark sorts
+    and colours as the task itself (cross-space grids)."""
+    names = ["segmentsemantic", "cifar100", "transnas-bench-101/class_object", "autoencoder", "cifar100", "zzz"]
+    assert figures.task_order(names) == [
+        "transnas-bench-101/class_object",
+        "segmentsemantic",
+        "autoencoder",
+        "cifar100",
+        "zzz",
+    ]
+    assert figures.colour_of("transnas-bench-101/class_object") == figures.colour_of("class_object")
+    assert figures.colour_of("zzz") == figures.OTHER_COLOUR
+    m = pd.DataFrame(
+        [
+            {
+                "source": s,
+                "target": t,
+                "regime": "retrain",
+                "n": 3,
+                "mean": 1.0,
+                "std": 0.1,
+                "ci_low": 0.9,
+                "ci_high": 1.1,
+                "scratch_mean": 1.0,
+                "diff": 0.0,
+                "verdict": "scratch" if s == t else "n/a",
+            }
+            for s in ("autoencoder", "class_object")
+            for t in ("class_object", "room_layout")
+        ]
+    )
+    spec = figures.transfer_matrix_chart(m, "t").to_dict()
+    sort = spec["layer"][0]["encoding"]["x"]["sort"]
+    assert sort == ["class_object", "room_layout", "autoencoder"][:0] + figures.task_order(
+        set(m.source) | set(m.target)
+    )
+    assert len(sort) == len(set(sort)) == 3
