@@ -84,6 +84,24 @@ def summary(args) -> None:
         print(pd.DataFrame(rows).set_index("task").to_string())
 
 
+def _opt(flag: str, value) -> list[str]:
+    """`flag` and `value` for a command line, or nothing when `value` is unset."""
+    return [flag, str(value)] if value else []
+
+
+def _until_stopped(again: list[str], fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with SIGTERM / SIGINT turned into a clean stop. Returns (its value,
+    None), or (None, the exit code) after a stop, having said how far it got and that `again`
+    resumes it."""
+    from .interrupt import GridStopped, stop_on_signals
+
+    with stop_on_signals():
+        try:
+            return fn(*args, **kwargs), None
+        except GridStopped as e:
+            return None, _stopped(e, again)
+
+
 def _stopped(e, again: list[str]) -> int:
     """Shut Ray down after a stop signal, say how far the grid got and the command that resumes it."""
     import shlex
@@ -106,7 +124,6 @@ def grid(args) -> int:
 
     from .experiments import run_grid
     from .grid import grid_config
-    from .interrupt import GridStopped, stop_on_signals
     from .profiles import load_params
 
     params = load_params(args.params)
@@ -115,17 +132,14 @@ def grid(args) -> int:
         g = grid_config({**asdict(g), "agent": {**g.agent, "ray_address": args.ray_address}})
     out = args.results_dir or params["results_dir"]  # the params file's, from the repository root
     print(f"grid {g.run_name}: {len(g.units())} agents ({len(g.seeds)} seeds) -> {out}", flush=True)
-    again = ["nasxfer", "grid", args.params]
-    again += ["--results-dir", args.results_dir] if args.results_dir else []
-    again += ["--data-dir", args.data_dir] if args.data_dir else []
-    again += ["--ray-address", args.ray_address] if args.ray_address else []
-    with stop_on_signals(), warnings.catch_warnings():
+    again = ["nasxfer", "grid", args.params, *_opt("--results-dir", args.results_dir)]
+    again += [*_opt("--data-dir", args.data_dir), *_opt("--ray-address", args.ray_address)]
+    with warnings.catch_warnings():
         # one line per artifact resume does not trust, not warnings' two-line format
         warnings.showwarning = lambda m, *a, **k: print(f"nasxfer: warning: {m}", file=sys.stderr, flush=True)
-        try:
-            run_grid(g, out, data_dir=args.data_dir)
-        except GridStopped as e:
-            return _stopped(e, again)
+        _, stopped = _until_stopped(again, run_grid, g, out, data_dir=args.data_dir)
+    if stopped is not None:
+        return stopped
     print(f"results: {out}/results.parquet, curves: {out}/curves.parquet")
     return 0
 
@@ -133,74 +147,62 @@ def grid(args) -> int:
 def budget_study(args) -> int:
     """Run (or resume) every budget of a params file's budget study; stoppable like the grid."""
     from .budget_study import run_study
-    from .interrupt import GridStopped, stop_on_signals
     from .profiles import load_params, params_path
 
     params = load_params(params_path(args.params))
-    again = ["nasxfer", "budget-study", args.params] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    again = ["nasxfer", "budget-study", args.params, *_opt("--data-dir", args.data_dir)]
     again += ["--budgets", *map(str, args.budgets)] if args.budgets else []
-    with stop_on_signals():
-        try:
-            run_study(params, data_dir=args.data_dir, only=args.budgets)
-        except GridStopped as e:
-            return _stopped(e, again)
+    _, stopped = _until_stopped(again, run_study, params, data_dir=args.data_dir, only=args.budgets)
+    if stopped is not None:
+        return stopped
     print(f"budget study: {params['budget_study'].results_dir}/ (notebook 08 renders it)")
     return 0
 
 
 def cross_space(args) -> int:
     """Run (or resume) the cross-space grid of a params file; stoppable like the grid."""
-    from .cross_space import run_cross_space, section_of
-    from .interrupt import GridStopped, stop_on_signals
-    from .profiles import load_params, params_path
+    from .cross_space import SECTION, run_cross_space
+    from .profiles import load_params, params_path, section
 
     params = load_params(params_path(args.params))
-    out = section_of(params, params_path(args.params)).results_dir
-    again = ["nasxfer", "cross-space", args.params] + (["--data-dir", args.data_dir] if args.data_dir else [])
-    with stop_on_signals():
-        try:
-            run_cross_space(params, data_dir=args.data_dir)
-        except GridStopped as e:
-            return _stopped(e, again)
+    out = section(params, SECTION, params_path(args.params)).results_dir
+    again = ["nasxfer", "cross-space", args.params, *_opt("--data-dir", args.data_dir)]
+    _, stopped = _until_stopped(again, run_cross_space, params, data_dir=args.data_dir)
+    if stopped is not None:
+        return stopped
     print(f"cross-space grid: {out}/ (notebook 09 renders it)")
     return 0
 
 
 def methods(args) -> int:
     """Run (or resume) the transfer-methods comparison of a params file."""
-    from .methods import run_methods
-    from .profiles import load_params, params_path
+    from .methods import SECTION, run_methods
+    from .profiles import load_params, params_path, section
 
     params = load_params(params_path(args.params))
-    if params.get("methods") is None:
-        raise NasxferError(
-            f"{params_path(args.params)} has no methods: section; use params/laptop.yaml or params/ci.yaml"
-        )
-    out = run_methods(params["methods"], data_dir=args.data_dir)
+    out = run_methods(section(params, SECTION, params_path(args.params)), data_dir=args.data_dir)
     print(f"transfer methods: {out}/results.parquet, {out}/protocol.csv")
     return 0
 
 
 def reproduce(args) -> int:
     """Render every notebook for a profile; with --fresh run its grid first (resumable, stoppable)."""
-    from .interrupt import GridStopped, stop_on_signals
     from .reproduce import reproduce as render
 
-    with stop_on_signals():
-        try:
-            out = render(
-                args.params,
-                fresh=args.fresh,
-                only=args.notebooks,
-                results_dir=args.results_dir,
-                data_dir=args.data_dir,
-            )
-        except GridStopped as e:
-            again = ["nasxfer", "reproduce", args.params, "--fresh"]
-            again += ["--notebooks", *args.notebooks] if args.notebooks else []
-            again += ["--results-dir", args.results_dir] if args.results_dir else []
-            again += ["--data-dir", args.data_dir] if args.data_dir else []
-            return _stopped(e, again)
+    again = ["nasxfer", "reproduce", args.params, "--fresh"]
+    again += ["--notebooks", *args.notebooks] if args.notebooks else []
+    again += [*_opt("--results-dir", args.results_dir), *_opt("--data-dir", args.data_dir)]
+    out, stopped = _until_stopped(
+        again,
+        render,
+        args.params,
+        fresh=args.fresh,
+        only=args.notebooks,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+    )
+    if stopped is not None:
+        return stopped
     print(f"notebooks: {out}/ (HTML: nasxfer report {out.parent})")
     return 0
 

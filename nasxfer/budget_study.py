@@ -172,11 +172,9 @@ def run_study(params: dict, data_dir=None, progress: bool = True, only=None) -> 
     done already."""
     from .experiments import run_grid
     from .io import write_json_atomic
-    from .profiles import resolve
+    from .profiles import resolve, section
 
-    cfg = params.get("budget_study")
-    if cfg is None:
-        raise NasxferError("this params file has no budget_study: section (see params/laptop.yaml)")
+    cfg = section(params, "budget_study")
     steps = [b.train_steps for b in cfg.budgets]
     unknown = [n for n in only or () if n not in steps]
     if unknown:
@@ -265,26 +263,16 @@ class Study:
 
 def open_study(profile=None, *, run_fresh=None, data_dir=None, progress: bool = True) -> Study:
     """Load (after running, with ``run_fresh``) the budget study of a profile."""
-    from .notebook import default_profile, open_run
-    from .profiles import check_parameter, load_params, params_path, resolve
+    from .notebook import open_run, open_section
+    from .profiles import resolve
 
-    check_parameter("run_fresh", run_fresh)
-    check_parameter("data_dir", data_dir)
-    profile = default_profile() if profile is None else check_parameter("profile", profile)
-    params = load_params(params_path(profile))
-    cfg = params.get("budget_study")
-    if cfg is None:
-        raise NasxferError(
-            f"profile {profile} has no budget_study: section in {params_path(profile)}; use -p profile laptop or ci"
-        )
-    data_dir = resolve(data_dir) if data_dir is not None else None
-    if params.get("run_fresh", False) if run_fresh is None else run_fresh:
+    profile, where, params, cfg, data_dir, fresh = open_section("budget_study", profile, run_fresh, data_dir)
+    if fresh:
         run_study(params, data_dir=data_dir, progress=progress)
     # a budget never started is left out and named (the study grows budget by budget); one
     # started but unfinished is refused by open_run, naming its missing runs
     done = [b for b in cfg.budgets if (budget_dir(params, cfg, b) / "results.parquet").is_file()]
     not_run = [b for b in cfg.budgets if b not in done]
-    where = params_path(profile)
     if len(done) < 2:
         raise NasxferError(
             f"the budget study of {where} has results for {len(done)} of its {len(cfg.budgets)} budgets; at least "

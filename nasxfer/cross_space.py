@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import NasxferError
+from .profiles import section
 
 SECTION = "cross_space"
 SAME, ACROSS = "same space", "across spaces"
@@ -86,13 +87,6 @@ def cross_space_config(section, base, where: str = SECTION) -> CrossSpaceConfig:
     return CrossSpaceConfig(results_dir, dict(overrides), **search)
 
 
-def section_of(params: dict, where) -> CrossSpaceConfig:
-    cfg = params.get(SECTION)
-    if cfg is None:
-        raise NasxferError(f"{where} has no {SECTION}: section; use params/laptop.yaml or params/ci.yaml")
-    return cfg
-
-
 def cross_space_grid(params: dict):
     """The GridConfig the section describes (the profile's grid with the section's keys)."""
     from .profiles import merge_grid
@@ -105,7 +99,7 @@ def run_cross_space(params: dict, data_dir=None, progress: bool = True) -> Path:
     (:func:`run_search_comparison`); returns the folder."""
     from .experiments import run_grid
 
-    cfg = section_of(params, "the params file")
+    cfg = section(params, SECTION)
     out = run_grid(cross_space_grid(params), cfg.results_dir, data_dir=data_dir, progress=progress)
     run_search_comparison(params, data_dir=data_dir, progress=progress)
     return out
@@ -126,7 +120,7 @@ def run_search_comparison(params: dict, data_dir=None, progress: bool = True) ->
     from .search_efficiency import RESULTS_FILE, add_grid_agents, load_comparison, save_comparison
     from .searchers import SEARCHERS
 
-    cfg = section_of(params, "the params file")
+    cfg = section(params, SECTION)
     grid = cross_space_grid(params)
     out = cfg.search_dir
     if not (out / RESULTS_FILE).is_file():
@@ -156,7 +150,7 @@ def open_cross_space(
     from .profiles import check_parameter, load_params, params_path
 
     profile = default_profile() if profile is None else check_parameter("profile", profile)
-    cfg = section_of(load_params(params_path(profile)), params_path(profile))
+    cfg = section(load_params(params_path(profile)), SECTION, params_path(profile))
     return open_run(
         profile,
         run_fresh=run_fresh,
@@ -260,21 +254,15 @@ def open_search_comparison(profile=None, *, run_fresh=None, data_dir=None, progr
     """(results, config, benchmark) of the profile's search comparison on the grid's own benchmark,
     run first when ``run_fresh`` (default: the profile's ``run_fresh``); the grid must be finished."""
     from .benchmark import load_benchmark
-    from .notebook import default_profile
-    from .profiles import check_parameter, load_params, params_path, resolve
+    from .notebook import open_section
     from .search_efficiency import load_comparison
 
-    check_parameter("run_fresh", run_fresh)
-    check_parameter("data_dir", data_dir)
-    profile = default_profile() if profile is None else check_parameter("profile", profile)
-    params = load_params(params_path(profile))
-    cfg = section_of(params, params_path(profile))
-    data_dir = resolve(data_dir) if data_dir is not None else None
-    if params.get("run_fresh", False) if run_fresh is None else run_fresh:
+    _, where, params, cfg, data_dir, fresh = open_section(SECTION, profile, run_fresh, data_dir)
+    if fresh:
         run_search_comparison(params, data_dir=data_dir, progress=progress)
     if not (cfg.search_dir / "results.parquet").is_file():
         raise NasxferError(
-            f"{cfg.search_dir} has no search comparison yet: run nasxfer cross-space {params_path(profile)} "
+            f"{cfg.search_dir} has no search comparison yet: run nasxfer cross-space {where} "
             f"(or the notebook with -p run_fresh True)"
         )
     results, config = load_comparison(cfg.search_dir)

@@ -457,22 +457,14 @@ class Methods:
 def open_methods(profile=None, *, run_fresh=None, data_dir=None, progress: bool = True) -> Methods:
     """The profile's comparison (run first when ``run_fresh``, default: the profile's ``run_fresh``)."""
     from .benchmark import load_benchmark
-    from .notebook import default_profile
-    from .profiles import check_parameter, load_params, params_path, resolve
+    from .notebook import open_section
 
-    check_parameter("run_fresh", run_fresh)
-    check_parameter("data_dir", data_dir)
-    profile = default_profile() if profile is None else check_parameter("profile", profile)
-    params = load_params(params_path(profile))
-    cfg = params.get(SECTION)
-    if cfg is None:
-        raise NasxferError(f"{params_path(profile)} has no {SECTION}: section; use -p profile laptop or ci")
-    data_dir = resolve(data_dir) if data_dir is not None else None
-    if params.get("run_fresh", False) if run_fresh is None else run_fresh:
+    _, where, _, cfg, data_dir, fresh = open_section(SECTION, profile, run_fresh, data_dir)
+    if fresh:
         run_methods(cfg, data_dir=data_dir, progress=progress)
     if not (cfg.results_dir / "results.parquet").is_file():
         raise NasxferError(
-            f"{cfg.results_dir} has no results yet: run nasxfer methods {params_path(profile)} "
+            f"{cfg.results_dir} has no results yet: run nasxfer methods {where} "
             f"(or the notebook with -p run_fresh True)"
         )
     results = pd.read_parquet(cfg.results_dir / "results.parquet")

@@ -31,6 +31,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -125,6 +126,33 @@ def open_run(
 
     cov = coverage(results, g).require(bool(allow_partial))
     return Run(profile, g, results_dir, figures_dir, bool(allow_partial), curves, results, config, cov)
+
+
+class SectionSetup(NamedTuple):
+    """What a notebook reading a params file's section (budget study, cross-space search, methods) starts from."""
+
+    profile: str
+    path: Path  # the params file
+    params: dict  # load_params of it
+    section: object  # its section, validated
+    data_dir: Path | None  # resolved against the repository root
+    run_fresh: bool  # run (or resume) the section's work before reading it
+
+
+def open_section(name: str, profile=None, run_fresh=None, data_dir=None) -> SectionSetup:
+    """Check a section notebook's parameters where they enter and read its params file: the
+    profile (default :func:`default_profile`), its section `name` (refused in one line where the
+    file has none), ``data_dir`` resolved, and whether to run first (default: the file's ``run_fresh``)."""
+    from .profiles import section
+
+    check_parameter("run_fresh", run_fresh)
+    check_parameter("data_dir", data_dir)
+    profile = default_profile() if profile is None else check_parameter("profile", profile)
+    path = params_path(profile)
+    params = load_params(path)
+    cfg = section(params, name, path)
+    fresh = params.get("run_fresh", False) if run_fresh is None else run_fresh
+    return SectionSetup(profile, path, params, cfg, resolve(data_dir) if data_dir is not None else None, fresh)
 
 
 def _train(grid, results_dir: Path, data_dir, overwrite: bool, progress: bool) -> None:

@@ -147,6 +147,18 @@ def load_params(path) -> dict:
     return params
 
 
+def section(params: dict, name: str, where="this params file"):
+    """A loaded params file's `name` section (:data:`FILE_KEYS`), or one error naming the files that have one."""
+    if name not in FILE_KEYS:
+        raise unknown("params file section", name, FILE_KEYS)
+    cfg = params.get(name)
+    if cfg is None:
+        raise NasxferError(
+            f"{where} has no {name}: section; use params/laptop.yaml or params/ci.yaml (papermill: -p profile laptop or ci)"
+        )
+    return cfg
+
+
 def merge_grid(base, override: dict | None, where: str = "grid"):
     """`base` (a GridConfig) with `override`'s keys replacing its own one by one; ``agent``
     is merged key by key too, so ``{agent: {num_env_runners: 4}}`` keeps the preset."""
