@@ -297,19 +297,12 @@ def _per_target_seed(frame: pd.DataFrame, value: str) -> pd.Series:
 
 def finding_samples(run) -> dict:
     """finding -> the samples its statistic is the mean of, for one budget's run."""
-    from .stats import catch_ups
+    from .stats import catch_ups, gaps_to_scratch
 
-    res = run.results
-    off = res[res.source != res.target]
-    scratch = res[res.source == res.target].set_index(["regime", "target", "seed"])["final_rank_pct"]
+    off = gaps_to_scratch(run.results)
     out = {}
     for regime in ("fine_tune", "retrain"):
-        t = off[off.regime == regime]
-        gap = (
-            t.final_rank_pct.to_numpy()
-            - scratch.reindex(pd.MultiIndex.from_arrays([t.regime, t.target, t.seed])).to_numpy()
-        )
-        out[f"rq1_{regime}"] = _per_target_seed(t.assign(gap=gap), "gap").to_numpy()
+        out[f"rq1_{regime}"] = _per_target_seed(off[off.regime == regime], "gap").to_numpy()
     wide = off.pivot_table(index=["source", "target", "seed"], columns="regime", values="final_rank_pct")
     out["rq2"] = _per_target_seed((wide.zero_shot - wide.fine_tune).rename("d").reset_index(), "d").to_numpy()
     cp = catch_ups(run.curves, x="env_steps", **run.scope)

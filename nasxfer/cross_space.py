@@ -179,14 +179,13 @@ def gap_samples(curves: pd.DataFrame, results: pd.DataFrame, grid, value: str = 
     Zero-shot is held against the scratch run's first evaluation, an untrained network: does
     the source's training carry anything to the target before any target step? Fine-tune and
     retrain are held against scratch at the same target budget."""
+    from .stats import gaps_to_scratch
+
     start = curves[curves.source == curves.target].sort_values("env_steps").groupby(["target", "seed"]).first()
-    scratch = results[results.source == results.target].set_index(["regime", "target", "seed"])[value]
-    off = results[results.source != results.target].copy()
-    keys = pd.MultiIndex.from_arrays([off.regime, off.target, off.seed])
-    base = scratch.reindex(keys).to_numpy(dtype=float, copy=True)
-    zero = off.regime.to_numpy() == "zero_shot"
-    base[zero] = start[value].reindex(pd.MultiIndex.from_arrays([off.target, off.seed])).to_numpy()[zero]
-    off["gap"] = off[value].to_numpy() - base
+    off = gaps_to_scratch(results, value)
+    zero = off.regime == "zero_shot"
+    untrained = start[value].reindex(pd.MultiIndex.from_arrays([off.target[zero], off.seed[zero]])).to_numpy()
+    off.loc[zero, "gap"] = off.loc[zero, value].to_numpy() - untrained
     off["source_space"] = [space_of(t, grid) for t in off.source]
     off["target_space"] = [space_of(t, grid) for t in off.target]
     off["relation"] = np.where(off.source_space == off.target_space, SAME, ACROSS)

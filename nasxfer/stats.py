@@ -470,6 +470,16 @@ def catch_ups(
 # ---- the paper's findings, checked on our numbers ---------------------------------------------
 
 
+def gaps_to_scratch(results: pd.DataFrame, value: str = "final_rank_pct") -> pd.DataFrame:
+    """The transferred rows of a results table, each with ``gap``: its `value` minus the scratch
+    agent's of the same target and seed in the same regime (at the same target budget)."""
+    scratch = results[results.source == results.target].set_index(["regime", "target", "seed"])[value]
+    off = results[results.source != results.target].copy()
+    same = pd.MultiIndex.from_arrays([off.regime, off.target, off.seed])
+    off["gap"] = off[value].to_numpy() - scratch.reindex(same).to_numpy(dtype=float)
+    return off
+
+
 def pretraining_benefit(
     results: pd.DataFrame, regime: str, value: str = "final_test", grid=None, allow_partial: bool = False
 ) -> pd.DataFrame:
