@@ -253,7 +253,7 @@ def _run_on_ray(cfg: MethodsConfig, todo, data_dir, bar) -> None:
     from .io import write_atomic
 
     ray = init_ray(AgentParams(ray_address=cfg.ray_address, num_cpus=cfg.workers, progress=False))
-    names = {b for b in (*cfg.targets, *(CROSS_SOURCES[b][0] for b in cfg.targets))}
+    names = {*cfg.targets, *(CROSS_SOURCES[b][0] for b in cfg.targets)}
     tables = ray.put([load_benchmark(b, data_dir=data_dir) for b in sorted(names)])
     remote = ray.remote(num_cpus=1, max_retries=0)(_part_task)
     pending = {remote.remote(cfg, item, tables): item for item in todo}
@@ -300,6 +300,7 @@ def catch_rows(cfg: MethodsConfig, bench, target: str, variant: str) -> pd.DataF
         if variant == "sfs"
         else [meta_train(bench, pool, seed=m, variant=variant, params=params)[0] for m in range(cfg.meta_seeds)]
     )
+    source = "" if variant == "sfs" else "+".join(pool)
     rows = []
     for trial in range(cfg.trials):
         seed = BASE_SEED + trial
@@ -307,7 +308,6 @@ def catch_rows(cfg: MethodsConfig, bench, target: str, variant: str) -> pd.DataF
             bench.space, np.random.default_rng(seed), net=nets[trial % len(nets)], variant=variant, params=params
         )
         oracle = drive(searcher, QueryOracle(bench, target, max(cfg.budgets)))
-        source = "" if variant == "sfs" else "+".join(pool)
         rows += trial_rows(oracle, bench, f"catch-{variant}", seed, cfg.budgets, source=source)
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -12,6 +12,18 @@ def data_dir() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny networks: more threads only wait on each other (and
+    on anything else running); restored after the module."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # params/ci.yaml's grid cut to one seed: two scratch agents (class_object, segmentsemantic) and two transfers
 SMALL_GRID = {"seeds": [0], "train_steps": 200, "finetune_steps": 100, "eval_every": 100, "eval_episodes": 10}
 

@@ -12,13 +12,7 @@ from nasxfer.searchers.catch import CatchNet, CatchParams, CatchSearcher, meta_t
 SMALL = CatchParams(meta_epochs=3, queries_per_meta_epoch=8, candidates=6, updates_per_query=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: more torch threads only wait on each other (and on anything else running)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks
 
 
 def test_params_say_which_settings_are_ours():

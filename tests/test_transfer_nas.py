@@ -21,13 +21,7 @@ CONVS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
 POOL = ("none", "skip_connect", "nor_conv_3x3", "avg_pool_3x3")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: more torch threads only wait on each other (and on anything else running)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks
 
 
 def test_params_say_which_settings_are_ours():

@@ -32,7 +32,6 @@ masks ``avg_pool_3x3``, which that space lacks.
 from __future__ import annotations
 
 import copy
-from collections import deque
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -293,10 +292,10 @@ def meta_train(bench, tasks, seed: int, variant: str = "meta", params: CatchPara
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(2**31)))
         net = CatchNet(params)
-    log = deque()
+    log = []
     for epoch in range(params.meta_epochs):
         task = tasks[int(rng.integers(len(tasks)))]
         oracle = QueryOracle(bench, task, params.queries_per_meta_epoch)
         drive(CatchSearcher(bench.space, rng, net=net, variant=variant, copy_net=False), oracle)
         log.append({"meta_epoch": epoch, "task": task, "best_valid": oracle.best_at(oracle.n_unique)[1]})
-    return net, list(log)
+    return net, log

@@ -75,18 +75,16 @@ def _key(name: str) -> str:
     return name.replace(".", "_").replace("/", "|")  # ParameterDict keys may not hold "."
 
 
-class TransformerPolicy(nn.Module):
-    """The attention-based policy; its embeddings and state heads grow as new names appear."""
+class NamedEmbeddings(nn.Module):
+    """What every policy here shares: embeddings of states, actions and tasks and one linear head
+    per state, keyed by name and grown as new names appear. A subclass adds its sequence model,
+    whose output width is `head_in`, and ``logits``."""
 
-    def __init__(self, params: TransferNASParams, max_len: int = 16):
+    def __init__(self, params: TransferNASParams, head_in: int):
         super().__init__()
-        self.params = params
-        d = self.head_in = 3 * EMB
+        self.params, self.head_in = params, head_in
         self.states, self.actions, self.tasks = nn.ParameterDict(), nn.ParameterDict(), nn.ParameterDict()
         self.heads = nn.ModuleDict()
-        self.pos = nn.Parameter(torch.randn(max_len, d) * params.init_scale)
-        layer = nn.TransformerEncoderLayer(d, params.heads, params.ff_dim, dropout=0.0, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, params.layers, enable_nested_tensor=False)
 
     def ensure(self, chain, task: str, gen: torch.Generator) -> list[str]:
         """Create the embeddings and heads `chain` and `task` name that do not exist yet; returns them."""
@@ -116,6 +114,17 @@ class TransformerPolicy(nn.Module):
         a = torch.stack([self.actions[_key(x)] for x in actions])
         k = len(actions)
         return torch.cat([a, self.tasks[_key(task)].expand(k, EMB), self.states[_key(state)].expand(k, EMB)], dim=1)
+
+
+class TransformerPolicy(NamedEmbeddings):
+    """The attention-based policy; its embeddings and state heads grow as new names appear."""
+
+    def __init__(self, params: TransferNASParams, max_len: int = 16):
+        d = 3 * EMB
+        super().__init__(params, head_in=d)
+        self.pos = nn.Parameter(torch.randn(max_len, d) * params.init_scale)
+        layer = nn.TransformerEncoderLayer(d, params.heads, params.ff_dim, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, params.layers, enable_nested_tensor=False)
 
     def logits(self, past: torch.Tensor, state: str, actions, task: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The candidates' logits given the past decisions' inputs (m, 24); and their inputs."""
@@ -152,21 +161,13 @@ class TransformerPolicy(nn.Module):
         return logits
 
 
-class LSTMPolicy(nn.Module):
+class LSTMPolicy(NamedEmbeddings):
     """A recurrent policy (Zoph & Le): an LSTM over the past decisions' embeddings, one linear
     head per state over its actions. Same interface as :class:`TransformerPolicy`."""
 
     def __init__(self, params: TransferNASParams, hidden: int = 40):  # 40: about the transformer's weight count
-        super().__init__()
-        self.params = params
-        self.states, self.actions, self.tasks = nn.ParameterDict(), nn.ParameterDict(), nn.ParameterDict()
-        self.heads = nn.ModuleDict()
+        super().__init__(params, head_in=hidden)
         self.lstm = nn.LSTM(3 * EMB, hidden, batch_first=True)
-        self.head_in = hidden
-
-    ensure = TransformerPolicy.ensure
-    inputs = TransformerPolicy.inputs
-    _linear = TransformerPolicy._linear
 
     def logits(self, past, state, actions, task):
         cand = self.inputs(state, actions, task)
