@@ -166,6 +166,11 @@ def budget_dir(params: dict, cfg: BudgetStudyConfig, budget: Budget) -> Path:
 # ---- running it ------------------------------------------------------------------------------
 
 
+def budgets_done(params: dict, cfg: BudgetStudyConfig) -> list:
+    """The study's budgets whose grid has its results table."""
+    return [b for b in cfg.budgets if (budget_dir(params, cfg, b) / "results.parquet").is_file()]
+
+
 def run_study(params: dict, data_dir=None, progress: bool = True, only=None) -> None:
     """Run (or resume) every budget's grid of a loaded params file (or those whose train_steps
     are in `only`), then time the paper's network once (:func:`measure_speed`) unless that was
@@ -271,7 +276,7 @@ def open_study(profile=None, *, run_fresh=None, data_dir=None, progress: bool = 
         run_study(params, data_dir=data_dir, progress=progress)
     # a budget never started is left out and named (the study grows budget by budget); one
     # started but unfinished is refused by open_run, naming its missing runs
-    done = [b for b in cfg.budgets if (budget_dir(params, cfg, b) / "results.parquet").is_file()]
+    done = budgets_done(params, cfg)
     not_run = [b for b in cfg.budgets if b not in done]
     if len(done) < 2:
         raise NasxferError(

@@ -5,9 +5,9 @@ of ``notebooks/`` is executed with ``profile`` set and ``run_fresh`` False, so i
 profile's results as they are, and the executed copy is written to
 ``<results_dir>/notebooks/`` (the figures go where the notebooks save them,
 ``<results_dir>/figures/``). ``fresh=True`` first runs (or resumes) the profile's grid into its
-``results_dir``, its budget study (:mod:`nasxfer.budget_study`) and its cross-space grid
-(:mod:`nasxfer.cross_space`) when the params file has them; without it, the cross-space
-notebook is skipped, with the command that runs it, while its grid has no results. ``nasxfer report <run>`` then turns the executed copies into HTML pages.
+``results_dir``, then the runs of their own that the later notebooks read (:data:`OWN_RUNS`: the
+budget study, the cross-space grid, the methods comparison) where the params file has them;
+without it, such a notebook is skipped, with the command that runs it, while its run is missing. ``nasxfer report <run>`` then turns the executed copies into HTML pages.
 
 A notebook that fails stops the command with one line naming it, the error and the partly
 executed copy; the notebooks already rendered stay.
@@ -15,6 +15,8 @@ executed copy; the notebooks already rendered stay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NasxferError
@@ -38,14 +40,65 @@ def notebook_paths(only=None) -> list[Path]:
     return [names[n] for n in wanted]
 
 
+def _run_budget_study(params: dict, **kw) -> None:
+    from .budget_study import run_study
+
+    run_study(params, **kw)
+
+
+def _budget_study_ready(params: dict) -> bool:
+    from .budget_study import budgets_done
+
+    return len(budgets_done(params, params["budget_study"])) >= 2  # what notebook 08 needs
+
+
+def _run_cross_space(params: dict, **kw) -> None:
+    from .cross_space import run_cross_space
+
+    run_cross_space(params, **kw)
+
+
+def _run_methods(params: dict, **kw) -> None:
+    from .methods import run_methods
+
+    run_methods(params["methods"], **kw)
+
+
+def _has_results(section: str):
+    return lambda params: (params[section].results_dir / "results.parquet").is_file()
+
+
+@dataclass(frozen=True)
+class OwnRun:
+    """A notebook that reads a run of its own, beside the profile's grid: ``--fresh`` makes the
+    run, and without it the notebook is skipped, naming the command, while the run is missing."""
+
+    number: str  # the notebook's number, e.g. "09"
+    section: str  # its section of the params file
+    command: str  # the nasxfer command that makes the run
+    run: Callable  # (params, data_dir=, progress=) -> None
+    ready: Callable  # params -> whether the run has what the notebook reads
+
+
+OWN_RUNS = (
+    OwnRun("08", "budget_study", "budget-study", _run_budget_study, _budget_study_ready),
+    OwnRun("09", "cross_space", "cross-space", _run_cross_space, _has_results("cross_space")),
+    # the methods comparison reads the agents of both grids above, so it runs after them
+    OwnRun("10", "methods", "methods", _run_methods, _has_results("methods")),
+)
+
+
+def own_run(notebook: Path, params: dict) -> OwnRun | None:
+    """The run of its own that `notebook` reads, where the params file has that section."""
+    return next((r for r in OWN_RUNS if notebook.stem.startswith(r.number) and params.get(r.section) is not None), None)
+
+
 def not_run_yet(notebook: Path, params: dict) -> str | None:
-    """Why `notebook` cannot render from the profile's results yet (None: it can). Only the
-    cross-space notebook reads a run of its own that a profile may not have made: it is skipped
-    with the command that makes it, instead of failing the whole render."""
-    section = params.get("cross_space")
-    if not notebook.stem.startswith("09") or section is None or (section.results_dir / "results.parquet").is_file():
+    """Why `notebook` cannot render from the profile's results yet (None: it can)."""
+    r = own_run(notebook, params)
+    if r is None or r.ready(params):
         return None
-    return f"{section.results_dir} holds no cross-space results yet (run: nasxfer cross-space <params> or --fresh)"
+    return f"{params[r.section].results_dir} holds no results yet (run: nasxfer {r.command} <params> or --fresh)"
 
 
 def reproduce(profile: str = "laptop", fresh: bool = False, only=None, results_dir=None, data_dir=None, progress=True):
@@ -70,14 +123,9 @@ def reproduce(profile: str = "laptop", fresh: bool = False, only=None, results_d
         from .experiments import run_grid
 
         run_grid(params["grid"], results, data_dir=data_dir, progress=progress)
-        if params.get("budget_study") is not None and (only is None or any(p.stem.startswith("08") for p in paths)):
-            from .budget_study import run_study
-
-            run_study(params, data_dir=data_dir, progress=progress)
-        if params.get("cross_space") is not None and (only is None or any(p.stem.startswith("09") for p in paths)):
-            from .cross_space import run_cross_space
-
-            run_cross_space(params, data_dir=data_dir, progress=progress)
+        for r in OWN_RUNS:
+            if params.get(r.section) is not None and any(own_run(p, params) == r for p in paths):
+                r.run(params, data_dir=data_dir, progress=progress)
     out = results / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
     wanted = {"profile": profile, "run_fresh": False}

@@ -65,18 +65,39 @@ def test_a_relative_data_folder_means_the_callers_folder(tmp_path, data_dir, mon
     assert os.environ["NASXFER_DATA"] == str(Path(data_dir).resolve())
 
 
-def test_the_cross_space_notebook_waits_for_its_own_run(tmp_path):
-    """Rendering skips notebook 09 (naming the command) while the profile's cross-space grid has no
-    results, and renders it once it has; no other notebook is ever skipped."""
+@pytest.mark.parametrize("name, command", [("09_cross_space", "cross-space"), ("10_methods", "methods")])
+def test_a_notebook_with_a_run_of_its_own_waits_for_it(tmp_path, name, command):
+    """Rendering skips the cross-space and methods notebooks (naming the command) while the
+    profile's run of theirs has no results, and renders them once it has; the grid's notebooks are
+    never skipped."""
     import dataclasses
 
+    from nasxfer.profiles import load_params, params_path
+    from nasxfer.reproduce import not_run_yet, own_run
+
+    params = load_params(params_path("ci"))
+    notebook = Path(f"{name}.ipynb")
+    section = own_run(notebook, params).section
+    params[section] = dataclasses.replace(params[section], results_dir=tmp_path)
+    assert f"nasxfer {command}" in not_run_yet(notebook, params)
+    assert not_run_yet(notebook_paths(["04_rq2_regimes"])[0], params) is None
+    (tmp_path / "results.parquet").write_bytes(b"")
+    assert not_run_yet(notebook, params) is None
+
+
+def test_the_budget_study_notebook_waits_for_two_budgets(tmp_path):
+    """Notebook 08 compares budgets: it renders once two of them have results, as open_study needs."""
+    import dataclasses
+
+    from nasxfer.budget_study import budget_dir
     from nasxfer.profiles import load_params, params_path
     from nasxfer.reproduce import not_run_yet
 
     params = load_params(params_path("ci"))
-    params["cross_space"] = dataclasses.replace(params["cross_space"], results_dir=tmp_path)
-    nine, four = Path("09_cross_space.ipynb"), notebook_paths(["04_rq2_regimes"])[0]
-    assert "nasxfer cross-space" in not_run_yet(nine, params)
-    assert not_run_yet(four, params) is None
-    (tmp_path / "results.parquet").write_bytes(b"")
-    assert not_run_yet(nine, params) is None
+    cfg = params["budget_study"] = dataclasses.replace(params["budget_study"], results_dir=tmp_path)
+    eight = Path("08_budget_study.ipynb")
+    for budget in cfg.budgets[:2]:
+        assert "nasxfer budget-study" in not_run_yet(eight, params)
+        budget_dir(params, cfg, budget).mkdir(parents=True)
+        (budget_dir(params, cfg, budget) / "results.parquet").write_bytes(b"")
+    assert not_run_yet(eight, params) is None
