@@ -543,3 +543,69 @@ def which_method(protocol: pd.DataFrame) -> str:
             + f"; the winner is separable from every other searcher on {clear} of {len(w)} targets"
         )
     return "\n".join(lines)
+
+
+# Transfer NAS's headline (Borsos et al. 2019, Sec. 4.3): joint training on two NAS-Bench-101
+# subspaces, then the full space, needs 3-4x fewer trials to reach a given validation accuracy than
+# the same agent from scratch and than regularized evolution
+TNAS_PAPER_SPEEDUP = (3.0, 4.0)
+SPEEDUP_LEVELS = ("first_top5pct", "first_top1pct", "first_top05pct")  # fixed validation levels
+SPEEDUP_REFERENCES = ("transfer-nas-scratch", "evolution", "random")
+
+
+def transfer_nas_speedups(results: pd.DataFrame, levels=SPEEDUP_LEVELS, seed: int = 0) -> pd.DataFrame:
+    """Each transferred Transfer NAS arm's speed-up in target queries (prior queries counted)
+    against every reference of :data:`SPEEDUP_REFERENCES` present, at each validation level."""
+    from .protocol import speedups
+
+    refs = [r for r in SPEEDUP_REFERENCES if r in set(results.searcher)]
+    table = pd.concat([speedups(results, r, lvl, seed=seed) for r in refs for lvl in levels], ignore_index=True)
+    arms = table.searcher.str.startswith("transfer-nas-") & (table.searcher != "transfer-nas-scratch")
+    return table[arms].reset_index(drop=True)
+
+
+def transfer_nas_finding(table: pd.DataFrame) -> str:
+    """Per arm and reference, in words: the speed-ups over the (target, level) pairs of
+    :func:`transfer_nas_speedups`, how many are separable from 1 either way, and how many fall in
+    the paper's 3-4x. A ratio is undefined where neither side's median trial got there."""
+    lo, hi = TNAS_PAPER_SPEEDUP
+    lines = [f"the paper: {lo:.0f}-{hi:.0f}x fewer trials than scratch and than evolution (NAS-Bench-101 subspaces)"]
+    for (arm, ref), g in table.groupby(["searcher", "reference"], sort=False):
+        ok = g[np.isfinite(g.speedup) & (g.speedup > 0)]
+        if ok.empty:
+            lines.append(f"{arm} vs {ref}: no pair where both medians reached the level")
+            continue
+        lines.append(
+            f"{arm} vs {ref}: median speed-up {ok.speedup.median():.2f}x over {len(ok)} of {len(g)} (target, level) "
+            f"pairs (range {ok.speedup.min():.2f}-{ok.speedup.max():.2f}); CI above 1 on {int((g.ci_low > 1).sum())}, "
+            f"below 1 on {int((g.ci_high < 1).sum())}; within the paper's {lo:.0f}-{hi:.0f}x on "
+            f"{int(ok.speedup.between(lo, hi).sum())}"
+        )
+    return "\n".join(lines)
+
+
+def toy_finding(toy: pd.DataFrame, last: int = 200, level: float = 0.9, window: int = 100) -> str:
+    """The double-XOR toy in words: each policy's mean reward over its last `last` samples per
+    replica, and the samples until its moving average of `window` first reached `level`; the
+    paper's claim (the transformer converges faster than the LSTM) holds when every transformer
+    replica ends above every LSTM replica."""
+    end = toy["sample"].max() + 1
+    tail = toy[toy["sample"] >= end - last].groupby(["policy", "replica"]).reward.mean()
+    smooth = toy.sort_values("sample").groupby(["policy", "replica"]).reward
+    avg = toy.sort_values("sample").assign(avg=smooth.transform(lambda r: r.rolling(window).mean()))
+    lines = []
+    for policy in ("transformer", "lstm"):
+        t = tail[policy]
+        hit = avg[(avg.policy == policy) & (avg.avg >= level)].groupby("replica")["sample"].min()
+        reach = f"median {hit.median():.0f} samples" if len(hit) else "never"
+        lines.append(
+            f"{policy}: mean reward over the last {last} of {end} samples {t.mean():.2f} (replicas {t.min():.2f}-"
+            f"{t.max():.2f}); moving average of {window} reached {level} in {len(hit)} of {len(t)} replicas ({reach})"
+        )
+    holds = tail["transformer"].min() > tail["lstm"].max()
+    lines.append(
+        "the paper's claim (the transformer learns the task faster than the LSTM) "
+        + ("holds here: every transformer replica ends above every LSTM replica" if holds else "does not hold here")
+        + " (chance is 0.25)"
+    )
+    return "\n".join(lines)

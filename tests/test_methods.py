@@ -171,3 +171,45 @@ def test_parts_run_in_parallel_on_ray_give_the_same_tables(tmp_path, data_dir):
     pd.testing.assert_frame_equal(
         pd.read_parquet(parallel / "double_xor.parquet"), pd.read_parquet(serial / "double_xor.parquet")
     )
+
+
+def _reach_rows(searcher, firsts, prior=0):
+    """Largest-budget rows of trials that reached a top-1% cell after `firsts` queries."""
+    return [
+        {"task": "cifar10", "searcher": searcher, "budget": 200, "seed": s, "prior_queries": prior,
+         "first_top5pct": f, "first_top1pct": f, "first_top05pct": f}
+        for s, f in enumerate(firsts)
+    ]  # fmt: skip
+
+
+def test_transfer_nas_speedups_against_scratch_and_evolution_come_from_the_numbers():
+    import numpy as np
+
+    from nasxfer.methods import transfer_nas_finding, transfer_nas_speedups
+
+    rows = _reach_rows("transfer-nas-scratch", [120.0] * 20) + _reach_rows("evolution", [60.0] * 20)
+    rows += _reach_rows("transfer-nas-subspaces", [30.0] * 20, prior=10)  # 40 target queries
+    rows += _reach_rows("transfer-nas-tasks", [np.inf] * 20)
+    table = transfer_nas_speedups(pd.DataFrame(rows))
+    assert set(table.searcher) == {"transfer-nas-subspaces", "transfer-nas-tasks"}
+    sub = table[table.searcher == "transfer-nas-subspaces"].set_index(["reference", "threshold"]).speedup
+    assert sub[("transfer-nas-scratch", "first_top1pct")] == 3.0 and sub[("evolution", "first_top5pct")] == 1.5
+    text = transfer_nas_finding(table)
+    assert "transfer-nas-subspaces vs transfer-nas-scratch: median speed-up 3.00x over 3 of 3" in text
+    assert "within the paper's 3-4x on 3" in text and "CI above 1 on 3" in text
+    assert "transfer-nas-tasks vs evolution: no pair" in text
+
+
+def test_the_toy_sentence_says_whether_the_transformer_wins():
+    from nasxfer.methods import toy_finding
+
+    def toy(good):
+        return pd.DataFrame(
+            [{"policy": p, "replica": r, "sample": s, "reward": float(p == good or s % 4 == 0)}
+             for p in ("transformer", "lstm") for r in range(2) for s in range(400)]
+        )  # fmt: skip
+
+    text = toy_finding(toy("transformer"))
+    assert "transformer: mean reward over the last 200 of 400 samples 1.00" in text and "lstm: mean" in text
+    assert "reached 0.9 in 2 of 2 replicas (median 99 samples)" in text and "holds here" in text
+    assert "does not hold here" in toy_finding(toy("lstm"))
