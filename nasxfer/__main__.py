@@ -110,7 +110,7 @@ def _stopped(e, again: list[str]) -> int:
 
     ray.shutdown()  # the driver's local cluster: no Ray process outlives the run
     print(
-        f"nasxfer: stopped by {e.name} after {e.done}/{e.total} agents; resume with: {shlex.join(again)}",
+        f"nasxfer: stopped by {e.name} after {e.done}/{e.total} {e.unit}; resume with: {shlex.join(again)}",
         file=sys.stderr,
         flush=True,
     )
@@ -175,12 +175,17 @@ def cross_space(args) -> int:
 
 
 def methods(args) -> int:
-    """Run (or resume) the transfer-methods comparison of a params file."""
+    """Run (or resume) the transfer-methods comparison of a params file; stoppable like the grid
+    (the part in flight is dropped, the finished ones stay)."""
     from .methods import SECTION, run_methods
     from .profiles import load_params, params_path, section
 
     params = load_params(params_path(args.params))
-    out = run_methods(section(params, SECTION, params_path(args.params)), data_dir=args.data_dir)
+    again = ["nasxfer", "methods", args.params, *_opt("--data-dir", args.data_dir)]
+    cfg = section(params, SECTION, params_path(args.params))
+    out, stopped = _until_stopped(again, run_methods, cfg, data_dir=args.data_dir)
+    if stopped is not None:
+        return stopped
     print(f"transfer methods: {out}/results.parquet, {out}/protocol.csv")
     return 0
 

@@ -28,6 +28,7 @@ class GridStopped(BaseException):
         self.signum = signum
         self.done: int | None = None
         self.total: int | None = None
+        self.unit = "agents"  # what done / total count
 
     @property
     def name(self) -> str:

@@ -185,6 +185,7 @@ def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Pat
     from tqdm.auto import tqdm
 
     from .benchmark import load_benchmark
+    from .interrupt import GridStopped
     from .io import write_atomic, write_json_atomic
     from .runlock import RunLock
 
@@ -193,28 +194,27 @@ def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Pat
     with RunLock(out):
         _check_config(cfg)
         write_json_atomic({"methods": cfg.record(), "nasxfer_version": _version()}, out / "config.json")
-        todo = [
-            (b, t, m)
-            for b, tasks in cfg.targets.items()
-            for t in tasks
-            for m in methods_of(cfg, b)
-            if not part_path(cfg, b, t, m).is_file()
-        ]
-        if cfg.transfer_nas and not (out / TOY_FILE).is_file():
-            todo.append(TOY)
-        bar = tqdm(total=len(todo), desc="methods", unit="part", disable=not progress)
-        if cfg.workers > 1 or cfg.ray_address:
-            _run_on_ray(cfg, todo, data_dir, bar)
-        else:
-            benches = {}
-            for item in todo:
-                bar.set_postfix_str(_label(item))
-                if item != TOY and item[0] not in benches:
-                    benches[item[0]] = load_benchmark(item[0], data_dir=data_dir)
-                df = toy_table(cfg) if item == TOY else run_part(cfg, benches[item[0]], item[1], item[2], data_dir)
-                write_atomic(df, _path(cfg, item))
-                bar.update()
-        bar.close()
+        items = [(b, t, m) for b, tasks in cfg.targets.items() for t in tasks for m in methods_of(cfg, b)]
+        items += [TOY] if cfg.transfer_nas else []
+        todo = [item for item in items if not _path(cfg, item).is_file()]
+        bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="methods", unit="part", disable=not progress)
+        try:
+            if cfg.workers > 1 or cfg.ray_address:
+                _run_on_ray(cfg, todo, data_dir, bar)
+            else:
+                benches = {}
+                for item in todo:
+                    bar.set_postfix_str(_label(item))
+                    if item != TOY and item[0] not in benches:
+                        benches[item[0]] = load_benchmark(item[0], data_dir=data_dir)
+                    df = toy_table(cfg) if item == TOY else run_part(cfg, benches[item[0]], item[1], item[2], data_dir)
+                    write_atomic(df, _path(cfg, item))
+                    bar.update()
+        except GridStopped as e:  # a stop signal: the part in flight is dropped, the written ones stay
+            e.done, e.total, e.unit = sum(_path(cfg, i).is_file() for i in items), len(items), "parts"
+            raise
+        finally:
+            bar.close()
     assemble(cfg, data_dir)
     return out
 

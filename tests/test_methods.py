@@ -213,3 +213,33 @@ def test_the_toy_sentence_says_whether_the_transformer_wins():
     assert "transformer: mean reward over the last 200 of 400 samples 1.00" in text and "lstm: mean" in text
     assert "reached 0.9 in 2 of 2 replicas (median 99 samples)" in text and "holds here" in text
     assert "does not hold here" in toy_finding(toy("lstm"))
+
+
+def test_a_stop_signal_keeps_the_written_parts_and_says_how_to_resume(tmp_path, data_dir, monkeypatch, capsys):
+    """SIGTERM / SIGINT during a part: that part is dropped, the written ones stay, and the command
+    says how far it got in parts and how to resume; the resumed run computes only the rest."""
+    import signal
+
+    import nasxfer.methods as m
+    from nasxfer.__main__ import _until_stopped
+    from nasxfer.interrupt import GridStopped
+
+    cfg = _cfg(tmp_path, variants=["sfs", "zero"], transfer_nas=[])  # 3 parts
+    real, calls = m.run_part, []
+
+    def stopped_at_the_third(*args, **kw):
+        calls.append(args[3])
+        if len(calls) == 3:
+            raise GridStopped(signal.SIGTERM)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(m, "run_part", stopped_at_the_third)
+    out, code = _until_stopped(["nasxfer", "methods", "p.yaml"], run_methods, cfg, data_dir=data_dir, progress=False)
+    assert out is None and code == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert "nasxfer: stopped by SIGTERM after 2/3 parts; resume with: nasxfer methods p.yaml" in err
+    written = sorted(p.name for p in (cfg.results_dir / "parts").iterdir())
+    assert written == ["nas-bench-201.cifar100.baselines.parquet", "nas-bench-201.cifar100.catch-sfs.parquet"]
+    monkeypatch.setattr(m, "run_part", lambda *a, **kw: calls.append(a[3]) or real(*a, **kw))
+    run_methods(cfg, data_dir=data_dir, progress=False)
+    assert calls[3:] == ["catch-zero"] and (cfg.results_dir / "results.parquet").is_file()
