@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .searchers import run_search
 
@@ -83,6 +82,11 @@ def run_paper_protocol(
     """Random search and regularized evolution (NAS-Bench-201's population 10, tournament 3) on
     cifar10-valid, `trials` seeded runs each: one row per searcher, seed and budget with the
     chosen (best-by-validation) cell's 200-epoch accuracy in every column of :data:`COLUMNS`."""
+    if progress:
+        from tqdm.auto import tqdm
+    else:  # tqdm.auto's import warns (with the install's path) in a kernel without ipywidgets
+        from tqdm import tqdm
+
     settings = {"random": {}, "evolution": PAPER_EVOLUTION}
     rows = []
     for searcher, hp in settings.items():
