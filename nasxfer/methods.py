@@ -454,13 +454,33 @@ class Methods:
         return "\n".join(lines)
 
 
+def train_agent_grids(params: dict, cfg: MethodsConfig, data_dir=None, progress: bool = True) -> None:
+    """Train (or resume) the grids whose DQN agents the comparison reads and that have no results
+    yet, where they are the profile's own: its grid, its cross-space grid. (``nasxfer methods``
+    leaves this to ``nasxfer grid`` / ``cross-space`` and names them; a notebook run fresh does it.)"""
+    from .experiments import run_grid
+
+    def cross_space():
+        from .cross_space import run_cross_space
+
+        run_cross_space(params, data_dir=data_dir, progress=progress)
+
+    known = {params["results_dir"]: lambda: run_grid(params["grid"], params["results_dir"], data_dir, progress)}
+    if params.get("cross_space") is not None:
+        known[params["cross_space"].results_dir] = cross_space
+    for folder in dict.fromkeys(cfg.agents.values()):
+        if not (folder / "results.parquet").is_file() and folder in known:
+            known[folder]()
+
+
 def open_methods(profile=None, *, run_fresh=None, data_dir=None, progress: bool = True) -> Methods:
     """The profile's comparison (run first when ``run_fresh``, default: the profile's ``run_fresh``)."""
     from .benchmark import load_benchmark
     from .notebook import open_section
 
-    _, where, _, cfg, data_dir, fresh = open_section(SECTION, profile, run_fresh, data_dir)
+    _, where, params, cfg, data_dir, fresh = open_section(SECTION, profile, run_fresh, data_dir)
     if fresh:
+        train_agent_grids(params, cfg, data_dir=data_dir, progress=progress)
         run_methods(cfg, data_dir=data_dir, progress=progress)
     if not (cfg.results_dir / "results.parquet").is_file():
         raise NasxferError(

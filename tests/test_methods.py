@@ -243,3 +243,31 @@ def test_a_stop_signal_keeps_the_written_parts_and_says_how_to_resume(tmp_path, 
     monkeypatch.setattr(m, "run_part", lambda *a, **kw: calls.append(a[3]) or real(*a, **kw))
     run_methods(cfg, data_dir=data_dir, progress=False)
     assert calls[3:] == ["catch-zero"] and (cfg.results_dir / "results.parquet").is_file()
+
+
+def test_a_fresh_notebook_trains_the_profiles_grids_its_agents_come_from(tmp_path, monkeypatch):
+    """open_methods(run_fresh=True) first trains the profile's own grids the section reads agents
+    from, where they have no results; a finished grid and a folder the profile does not make are
+    left alone (run_methods then names the missing one)."""
+    import dataclasses
+
+    import nasxfer.cross_space as cs
+    import nasxfer.experiments as ex
+    from nasxfer.methods import train_agent_grids
+    from nasxfer.profiles import load_params, params_path
+
+    params = load_params(params_path("ci"))
+    params["results_dir"] = tmp_path / "grid"
+    params["cross_space"] = dataclasses.replace(params["cross_space"], results_dir=tmp_path / "cross")
+    ran = []
+    monkeypatch.setattr(ex, "run_grid", lambda grid, out, *a, **kw: ran.append(out))
+    monkeypatch.setattr(cs, "run_cross_space", lambda p, **kw: ran.append(p["cross_space"].results_dir))
+    both = {"transnas-bench-101": tmp_path / "grid", "nas-bench-201": tmp_path / "cross"}
+    train_agent_grids(params, dataclasses.replace(params["methods"], agents=both), progress=False)
+    assert ran == [tmp_path / "grid", tmp_path / "cross"]
+    ran.clear()
+    (tmp_path / "grid").mkdir()
+    (tmp_path / "grid" / "results.parquet").write_bytes(b"")
+    elsewhere = {"transnas-bench-101": tmp_path / "grid", "nas-bench-201": tmp_path / "other"}
+    train_agent_grids(params, dataclasses.replace(params["methods"], agents=elsewhere), progress=False)
+    assert ran == []
