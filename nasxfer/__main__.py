@@ -175,8 +175,9 @@ def cross_space(args) -> int:
 
 
 def methods(args) -> int:
-    """Run (or resume) the transfer-methods comparison of a params file; stoppable like the grid
-    (the part in flight is dropped, the finished ones stay)."""
+    """Run (or resume) the transfer-methods comparison of a params file. With ``workers: 1`` it
+    stops like the grid (the part in flight is dropped, the finished ones stay, the command to
+    resume is printed); with Ray workers a stop signal aborts (the written parts stay all the same)."""
     from .methods import SECTION, run_methods
     from .profiles import load_params, params_path, section
 
