@@ -458,16 +458,12 @@ def train_agent_grids(params: dict, cfg: MethodsConfig, data_dir=None, progress:
     """Train (or resume) the grids whose DQN agents the comparison reads and that have no results
     yet, where they are the profile's own: its grid, its cross-space grid. (``nasxfer methods``
     leaves this to ``nasxfer grid`` / ``cross-space`` and names them; a notebook run fresh does it.)"""
+    from .cross_space import run_cross_space
     from .experiments import run_grid
-
-    def cross_space():
-        from .cross_space import run_cross_space
-
-        run_cross_space(params, data_dir=data_dir, progress=progress)
 
     known = {params["results_dir"]: lambda: run_grid(params["grid"], params["results_dir"], data_dir, progress)}
     if params.get("cross_space") is not None:
-        known[params["cross_space"].results_dir] = cross_space
+        known[params["cross_space"].results_dir] = lambda: run_cross_space(params, data_dir=data_dir, progress=progress)
     for folder in dict.fromkeys(cfg.agents.values()):
         if not (folder / "results.parquet").is_file() and folder in known:
             known[folder]()
@@ -611,8 +607,11 @@ def toy_finding(toy: pd.DataFrame, last: int = 200, level: float = 0.9, window: 
     replica ends above every LSTM replica."""
     end = toy["sample"].max() + 1
     tail = toy[toy["sample"] >= end - last].groupby(["policy", "replica"]).reward.mean()
-    smooth = toy.sort_values("sample").groupby(["policy", "replica"]).reward
-    avg = toy.sort_values("sample").assign(avg=smooth.transform(lambda r: r.rolling(window).mean()))
+    ordered = toy.sort_values("sample")
+    # full windows only: a mean over the first few samples reaches any level by luck
+    avg = ordered.assign(
+        avg=ordered.groupby(["policy", "replica"]).reward.transform(lambda r: r.rolling(window).mean())
+    )
     lines = []
     for policy in ("transformer", "lstm"):
         t = tail[policy]

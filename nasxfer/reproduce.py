@@ -123,8 +123,9 @@ def reproduce(profile: str = "laptop", fresh: bool = False, only=None, results_d
         from .experiments import run_grid
 
         run_grid(params["grid"], results, data_dir=data_dir, progress=progress)
-        for r in OWN_RUNS:
-            if params.get(r.section) is not None and any(own_run(p, params) == r for p in paths):
+        needed = {own_run(p, params) for p in paths}
+        for r in OWN_RUNS:  # in the table's order: the methods comparison reads the grids before it
+            if r in needed:
                 r.run(params, data_dir=data_dir, progress=progress)
     out = results / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
