@@ -175,9 +175,8 @@ def cross_space(args) -> int:
 
 
 def methods(args) -> int:
-    """Run (or resume) the transfer-methods comparison of a params file. With ``workers: 1`` it
-    stops like the grid (the part in flight is dropped, the finished ones stay, the command to
-    resume is printed); with Ray workers a stop signal aborts (the written parts stay all the same)."""
+    """Run (or resume) the transfer-methods comparison of a params file. A stop signal stops it like
+    the grid: the parts in flight are dropped, the finished ones stay, the command to resume is printed."""
     from .methods import SECTION, run_methods
     from .profiles import load_params, params_path, section
 

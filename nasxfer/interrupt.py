@@ -7,7 +7,9 @@ ignored while that cleanup runs.
 
 Ray's core worker installs its own C++ handler for SIGTERM when ``ray.init`` connects the driver
 (it dumps a stack trace and aborts), replacing ours without Python noticing; the grid therefore
-calls :func:`reinstall` once Ray is up.
+calls :func:`reinstall` once Ray is up. Code that waits inside Ray (``ray.wait``) cannot take an
+exception raised from a signal handler (it surfaces as a ``SystemError``); it runs
+:func:`deferred`, where a signal is only recorded, and polls :func:`received` between short waits.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 
 _active: tuple[int, ...] = ()
 _received: int | None = None
+_defer = False
 
 
 class GridStopped(BaseException):
@@ -40,7 +43,8 @@ def _handler(signum, frame):
     if _received is not None:
         return  # already stopping: let the cleanup finish
     _received = signum
-    raise GridStopped(signum)
+    if not _defer:
+        raise GridStopped(signum)
 
 
 def received() -> int | None:
@@ -53,6 +57,21 @@ def reinstall() -> None:
     if _active and threading.current_thread() is threading.main_thread():
         for s in _active:
             signal.signal(s, _handler)
+
+
+@contextmanager
+def deferred():
+    """While the block runs, a stop signal is recorded (see :func:`received`), not raised; our
+    handlers are put back first, as Ray's may have replaced them. Outside :func:`stop_on_signals`
+    (a notebook, a library call) nothing changes."""
+    global _defer
+    before = _defer
+    _defer = True
+    reinstall()
+    try:
+        yield
+    finally:
+        _defer = before
 
 
 @contextmanager

@@ -83,9 +83,11 @@ class MethodsConfig:
     ray_address: str | None = None  # a Ray cluster to run the parts on instead
 
     def record(self) -> dict:
+        from .profiles import portable
+
         d = asdict(self)
-        d["results_dir"] = str(self.results_dir)
-        d["agents"] = {b: str(p) for b, p in self.agents.items()}
+        d["results_dir"] = portable(self.results_dir)
+        d["agents"] = {b: portable(p) for b, p in self.agents.items()}
         return d
 
     def catch_params(self):
@@ -250,6 +252,7 @@ def _run_on_ray(cfg: MethodsConfig, todo, data_dir, bar) -> None:
     from .agent.params import AgentParams
     from .agent.ray_runtime import init_ray
     from .benchmark import load_benchmark
+    from .interrupt import GridStopped, deferred, received
     from .io import write_atomic
 
     ray = init_ray(AgentParams(ray_address=cfg.ray_address, num_cpus=cfg.workers, progress=False))
@@ -257,12 +260,18 @@ def _run_on_ray(cfg: MethodsConfig, todo, data_dir, bar) -> None:
     tables = ray.put([load_benchmark(b, data_dir=data_dir) for b in sorted(names)])
     remote = ray.remote(num_cpus=1, max_retries=0)(_part_task)
     pending = {remote.remote(cfg, item, tables): item for item in todo}
-    while pending:
-        (ref,), _ = ray.wait(list(pending), num_returns=1)
-        item = pending.pop(ref)
-        write_atomic(ray.get(ref), _path(cfg, item))  # a failed part raises here; the finished ones stay
-        bar.set_postfix_str(f"done: {_label(item)}")
-        bar.update()
+    with deferred():  # a stop signal is only recorded while Ray waits; it is acted on between waits
+        while pending:
+            if received() is not None:
+                for ref in pending:
+                    ray.cancel(ref, force=True)  # the parts in flight are dropped, the written ones stay
+                raise GridStopped(received())
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in ready:
+                item = pending.pop(ref)
+                write_atomic(ray.get(ref), _path(cfg, item))  # a failed part raises here; the finished ones stay
+                bar.set_postfix_str(f"done: {_label(item)}")
+                bar.update()
 
 
 def run_part(cfg: MethodsConfig, bench, target: str, method: str, data_dir=None) -> pd.DataFrame:

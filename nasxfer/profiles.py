@@ -71,6 +71,13 @@ def resolve(path, root: Path | None = None) -> Path:
     return p if p.is_absolute() else (root or repo_root()) / p
 
 
+def portable(path) -> str:
+    """`path` as a record should hold it: relative to the repository root where it lies inside
+    (so a checked-in record reads the same on every clone), else absolute."""
+    p, root = Path(path).expanduser().resolve(), repo_root().resolve()
+    return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+
+
 def check_parameter(key: str, value):
     """`value` if it is a valid notebook parameter `key` (or None), else one clear error."""
     if key not in NOTEBOOK_KEYS:

@@ -31,6 +31,7 @@ from .comparison import (
 )
 from .errors import NasxferError
 from .io import write_atomic, write_json_atomic
+from .profiles import portable
 from .search_agents import agent_grid, agents_table, checkpoint_path, checkpoint_trials, missing_agents
 from .searchers import SEARCHERS
 from .stats import headline, search_summary
@@ -198,7 +199,7 @@ def add_grid_agents(results_dir, grid_dir, trials: int | None = None, progress: 
         grid_dir, bench, config["tasks"], config["budgets"], trials, config["base_seed"], progress
     )
     record = {
-        "grid_dir": str(grid_dir),
+        "grid_dir": portable(grid_dir),
         "grid": made,
         "training": training.to_dict(orient="records"),
         "missing": [],

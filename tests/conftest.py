@@ -77,3 +77,21 @@ def small(bench):
         base_seed=10,
         progress=False,
     )
+
+
+@pytest.fixture(scope="session")
+def ray_processes():
+    """``ray_processes(tmp)``: the command lines of the processes of a run started with TMPDIR=`tmp`
+    (its driver, raylet, GCS and workers inherit it), so a test can see that none outlives the run."""
+
+    def found(tmp: str) -> list[str]:
+        out = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if f"TMPDIR={tmp}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                    out.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass
+        return out
+
+    return found

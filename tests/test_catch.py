@@ -72,3 +72,33 @@ def test_meta_training_then_adaptation_leaves_the_meta_trained_net_alone(nb201):
 def test_catch_runs_through_the_common_harness(nb201):
     oracle = run_search(CatchSearcher, nb201, "cifar100", 12, seed=2, params=SMALL, variant="sfs")
     assert oracle.n_unique == 12
+
+
+@pytest.mark.parametrize("fixture", ["bench", "nb201"])
+def test_the_controllers_probability_of_every_cell_matches_its_per_cell_one(fixture, request):
+    space = request.getfixturevalue(fixture).space
+    searcher = CatchSearcher(space, np.random.default_rng(0), params=SMALL, variant="sfs")
+    z = torch.randn(SMALL.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        per_cell, _ = searcher.net.log_prob(z, searcher._shared_codes, searcher.op_mask)
+        n = space.n_ops
+        lex = (searcher._shared_codes * n ** torch.arange(5, -1, -1)).sum(dim=1)
+        every = searcher.net.log_prob_all(z, n)
+    assert every.shape == (n**6,) and torch.allclose(every[lex], per_cell, atol=1e-5)
+    assert abs(float(torch.logsumexp(every, 0))) < 1e-4  # a distribution over the space's cells
+
+
+def test_a_controller_that_only_samples_known_cells_still_spends_its_budget_its_own_way(bench):
+    """A controller all but certain of one cell (op 0 on every edge) samples nothing new after
+    it; the search must still spend its budget, and its next queries follow the controller's
+    distribution over the cells left (mostly op 0), not a uniform draw."""
+    searcher = CatchSearcher(bench.space, np.random.default_rng(0), params=SMALL, variant="zero")
+    last = searcher.net.controller[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([12.0, 0.0, 0.0, 0.0, 0.0]))
+    oracle = drive(searcher, QueryOracle(bench, "class_object", 30))
+    assert oracle.n_unique == 30 and searcher.resampled > 0
+    codes = searcher._shared_codes[oracle.cells[SMALL.initial_random :]]
+    zeros = (codes == 0).sum(dim=1).float()
+    assert zeros.mean() >= 4.5  # uniform cells would have 1.5 zeros on average

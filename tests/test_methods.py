@@ -271,3 +271,62 @@ def test_a_fresh_notebook_trains_the_profiles_grids_its_agents_come_from(tmp_pat
     elsewhere = {"transnas-bench-101": tmp_path / "grid", "nas-bench-201": tmp_path / "other"}
     train_agent_grids(params, dataclasses.replace(params["methods"], agents=elsewhere), progress=False)
     assert ran == []
+
+
+@pytest.mark.slow
+def test_a_stop_signal_with_ray_workers_stops_cleanly_and_says_how_to_resume(tmp_path, data_dir, ray_processes):
+    """With Ray workers (the laptop setting) SIGTERM reaches Ray's own handler too: the run must
+    still stop through ours, drop the parts in flight, keep the written ones, print the command
+    that resumes it, and leave no Ray process behind."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    import yaml
+
+    from nasxfer.profiles import repo_root
+
+    root = repo_root()
+    params = yaml.safe_load((root / "params" / "ci.yaml").read_text())
+    out = tmp_path / "methods"
+    params["methods"] = {
+        "results_dir": str(out),
+        "targets": {"nb201": ["cifar100"]},
+        "budgets": [60],
+        "trials": 30,  # a few seconds per CATCH part, so the signal lands mid-run
+        "meta_seeds": 1,
+        "catch": TINY_CATCH,
+        "variants": ["sfs", "zero", "random", "meta"],
+        "transfer_nas": [],
+        "workers": 2,
+    }
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(params))
+    tmp = tempfile.mkdtemp(prefix="nx", dir="/tmp")
+    cmd = [sys.executable, "-m", "nasxfer", "methods", str(path), "--data-dir", str(data_dir)]
+    env = {**os.environ, "PYTHONPATH": str(root), "TMPDIR": tmp}
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time()
+        while not (out / "parts").is_dir() or not list((out / "parts").glob("*.parquet")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() - t0 < 300
+            time.sleep(0.2)
+        assert ray_processes(tmp)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    written = sorted((out / "parts").glob("*.parquet"))
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    hint = f"nasxfer: stopped by SIGTERM after {len(written)}/5 parts; resume with: nasxfer methods {path} --data-dir {data_dir}"
+    assert [line for line in err.splitlines() if "stopped by" in line] == [hint]
+    assert "Traceback" not in err and "SIGTERM received" not in err and 1 <= len(written) < 5
+    assert not list(out.rglob("*.tmp"))
+    time.sleep(1)
+    assert ray_processes(tmp) == []
+    shutil.rmtree(tmp, ignore_errors=True)

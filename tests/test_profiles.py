@@ -217,3 +217,10 @@ def test_a_finished_run_renders_with_the_eval_every_it_was_made_with(tmp_path):
             "laptop", run_fresh=False, results_dir=run_dir, grid=recorded_eval_every("laptop", None, run_dir)
         )
     assert run.grid.eval_every == 1000 and run.coverage.complete
+
+
+def test_a_record_holds_paths_inside_the_repository_relative_to_it(tmp_path):
+    from nasxfer.profiles import portable, repo_root
+
+    assert portable(repo_root() / "outputs" / "methods") == "outputs/methods"
+    assert portable(tmp_path) == str(tmp_path.resolve())  # outside: absolute, as given

@@ -325,18 +325,6 @@ def _start(params, run, data_dir, tmp):
     )
 
 
-def _ray_processes(tmp: str) -> list[str]:
-    """Processes of the run started with TMPDIR=`tmp`: its driver, raylet, GCS and workers inherit it."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if f"TMPDIR={tmp}".encode() in (proc / "environ").read_bytes().split(b"\0"):
-                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            pass
-    return found
-
-
 def _wait(cond, proc, timeout=300):
     t0 = time.time()
     while not cond():
@@ -386,7 +374,7 @@ def test_a_dead_holder_does_not_keep_the_lock(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_stop_signal_keeps_finished_agents_and_says_how_to_resume(grid, run, tmp_path, data_dir, signum):
+def test_stop_signal_keeps_finished_agents_and_says_how_to_resume(grid, run, tmp_path, data_dir, signum, ray_processes):
     for u in (T_CO_SS, T_SS_CO):
         (run / "parts" / f"{u}.parquet").unlink()
     params = _params_file(tmp_path, grid)
@@ -394,7 +382,7 @@ def test_stop_signal_keeps_finished_agents_and_says_how_to_resume(grid, run, tmp
     proc = _start(params, run, data_dir, tmp)
     try:
         _wait(lambda: (run / "parts" / f"{T_CO_SS}.parquet").exists(), proc)
-        assert _ray_processes(tmp)  # the check below can see this run's Ray
+        assert ray_processes(tmp)  # the check below can see this run's Ray
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -410,7 +398,7 @@ def test_stop_signal_keeps_finished_agents_and_says_how_to_resume(grid, run, tmp
     assert stopped == [hint]
     assert "Traceback" not in err and f"{name} received" not in err
     time.sleep(1)
-    assert _ray_processes(tmp) == []
+    assert ray_processes(tmp) == []
     assert set(parts(run)) == {S_CO, S_SS, T_CO_SS} and not list(run.rglob("*.tmp"))
     kept = parts(run)
     assert resume(grid, run, data_dir) == []

@@ -22,7 +22,11 @@ drawn from the prior).
 
 The paper gives the latent size (10), the KL weight (0.1), 25 meta-epochs of 20 queried networks,
 and the 80% replay batch; its appendix with the rest is lost from every copy we found. Every
-other setting is ours, and each one is marked so in :class:`CatchParams`.
+other setting is ours, and each one is marked so in :class:`CatchParams`. One more choice of
+ours is a behaviour, not a number: a meta-trained controller grows sure of a few cells, and
+when every candidate it samples has been queried already (a repeat costs no query, so the
+search would stall), the candidates are drawn from its distribution over the cells not yet
+queried instead (:attr:`CatchSearcher.resampled` counts these queries).
 
 Cells are encoded in the shared op vocabulary of both benchmarks (``none`` + the four ops of
 :data:`nasxfer.search_space.KNOWN_OPS`), one-hot per edge; on TransNAS-Bench-101 the controller
@@ -140,6 +144,22 @@ class CatchNet(nn.Module):
             taken[torch.arange(n), t, ops[:, t]] = 1.0
         return logp, ent
 
+    def log_prob_all(self, z: torch.Tensor, n_ops: int) -> torch.Tensor:
+        """Log-probability of every cell over the first `n_ops` ops, in lexicographic order of
+        its op codes (cell ``(a0, .., a5)`` at ``sum(a_t * n_ops ** (5 - t))``). Walks the tree of
+        prefixes, so the controller runs once per prefix (3,906 rows for 5 ops), not per cell
+        and decision (93,750)."""
+        mask = torch.arange(N_OPS) < n_ops
+        taken = torch.zeros(1, N_EDGES, N_OPS)
+        logp = torch.zeros(1)
+        for t in range(N_EDGES):
+            m = taken.shape[0]
+            logq = torch.log_softmax(self._logits(z.expand(m, -1), taken, t, mask), dim=1)[:, :n_ops]
+            logp = (logp[:, None] + logq).reshape(-1)  # child k of prefix j at j * n_ops + k
+            taken = taken.repeat_interleave(n_ops, dim=0)
+            taken[torch.arange(m * n_ops), t, torch.arange(n_ops).repeat(m)] = 1.0
+        return logp
+
     def _logits(self, z, taken, t, op_mask):
         step = torch.zeros(z.shape[0], N_EDGES)
         step[:, t] = 1.0
@@ -192,6 +212,7 @@ class CatchSearcher(LoopSearcher):
             raise NasxferError(f"CATCH needs a space whose ops are a prefix of {SHARED_SPACE.ops}, got {space.ops}")
         self._shared_codes = torch.as_tensor(SHARED_SPACE.codes[shared_index(space)], dtype=torch.long)
         self.op_mask = torch.arange(N_OPS) < space.n_ops
+        self.resampled = 0  # queries whose sampled candidates were all known (see loop)
 
     # ---- the search loop ----------------------------------------------------------------------
     def loop(self):
@@ -204,13 +225,20 @@ class CatchSearcher(LoopSearcher):
             logps.append(None)  # not the controller's: no PPO sample
         eps = p.eps_start
         while True:
+            known = set(cells)
             with torch.no_grad():
                 z = self._context(cells, values)
                 ops, logp = self.net.sample(z, p.candidates, self.op_mask, self.gen)
+                picks = [int(c) for c in self.space.from_ops(ops.numpy())]
+                fresh = [i for i, c in enumerate(picks) if c not in known]
+                if not fresh:
+                    # (ours) a controller sure of itself samples only cells it has queried; a repeat
+                    # costs no query, so the search would never spend its budget. Draw the candidates
+                    # from the controller's own distribution over the cells not yet queried instead.
+                    picks, logp = self._sample_unqueried(z, known)
+                    ops, fresh = self._shared_codes[picks], list(range(len(picks)))
+                    self.resampled += 1
                 scores = self.net.score(_onehot(ops), z)
-            picks = [int(c) for c in self.space.from_ops(ops.numpy())]
-            known = set(cells)
-            fresh = [i for i, c in enumerate(picks) if c not in known] or list(range(len(picks)))
             if self.rng.random() < eps:
                 i = int(self.rng.choice(fresh))
             else:
@@ -220,6 +248,22 @@ class CatchSearcher(LoopSearcher):
             cells.append(picks[i])
             logps.append(float(logp[i]))
             self._learn(cells, values, logps)
+
+    def _sample_unqueried(self, z: torch.Tensor, known: set) -> tuple[list, torch.Tensor]:
+        """Up to ``candidates`` distinct cells not in `known`, drawn from the controller's
+        distribution restricted to them (exact: every cell of the space is scored), with their
+        log-probabilities under the unrestricted controller, as PPO's ratio needs."""
+        if len(known) >= self.space.size:
+            raise NasxferError(f"CATCH has queried all {self.space.size} cells of {self.space.name}")
+        n = self.space.n_ops
+        lex = (self._shared_codes * n ** torch.arange(N_EDGES - 1, -1, -1)).sum(dim=1)
+        logp_all = self.net.log_prob_all(z, n)[lex]
+        masked = logp_all.clone()
+        masked[sorted(known)] = float("-inf")
+        probs = torch.softmax(masked, dim=0)
+        k = min(self.params.candidates, int((probs > 0).sum()))
+        picks = torch.multinomial(probs, k, replacement=False, generator=self.gen)
+        return [int(c) for c in picks], logp_all[picks]
 
     def _context(self, cells, values, grad: bool = False) -> torch.Tensor:
         d = self.params.latent_dim
@@ -247,11 +291,13 @@ class CatchSearcher(LoopSearcher):
                 kl = 0.5 * (var + mu**2 - 1.0 - var.log()).sum()
             else:
                 z, kl = self._context(cells, values), torch.zeros(())
-            logp, ent = self.net.log_prob(z, ops, self.op_mask)
-            adv = target[recent]
-            ratio = (logp - old_logp).exp()
-            clipped = ratio.clamp(1 - p.ppo_clip, 1 + p.ppo_clip)
-            ppo = -torch.min(ratio * adv, clipped * adv).mean() - p.entropy_coef * ent.mean()
+            ppo = torch.zeros(())
+            if recent:  # a history of random cells only has nothing for PPO yet
+                logp, ent = self.net.log_prob(z, ops, self.op_mask)
+                adv = target[recent]
+                ratio = (logp - old_logp).exp()
+                clipped = ratio.clamp(1 - p.ppo_clip, 1 + p.ppo_clip)
+                ppo = -torch.min(ratio * adv, clipped * adv).mean() - p.entropy_coef * ent.mean()
             # the evaluator's batch: 80% of the buffer, drawn by priority (|error| ** alpha)
             with torch.no_grad():
                 err = (self.net.score(onehots, z) - target).abs().numpy() + 1e-3
