@@ -200,16 +200,21 @@ def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Pat
         items += [TOY] if cfg.transfer_nas else []
         todo = [item for item in items if not _path(cfg, item).is_file()]
         bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="methods", unit="part", disable=not progress)
+        failed = {}  # a part that raises does not stop the others; the run fails at the end, naming it
         try:
             if cfg.workers > 1 or cfg.ray_address:
-                _run_on_ray(cfg, todo, data_dir, bar)
+                _run_on_ray(cfg, todo, data_dir, bar, failed)
             else:
                 benches = {}
                 for item in todo:
                     bar.set_postfix_str(_label(item))
                     if item != TOY and item[0] not in benches:
                         benches[item[0]] = load_benchmark(item[0], data_dir=data_dir)
-                    df = toy_table(cfg) if item == TOY else run_part(cfg, benches[item[0]], item[1], item[2], data_dir)
+                    try:
+                        df = toy_table(cfg) if item == TOY else run_part(cfg, benches[item[0]], *item[1:], data_dir)
+                    except Exception as e:  # noqa: BLE001 -- reported below, with every other failure
+                        failed[item] = e
+                        continue
                     write_atomic(df, _path(cfg, item))
                     bar.update()
         except GridStopped as e:  # a stop signal: the part in flight is dropped, the written ones stay
@@ -217,6 +222,13 @@ def run_methods(cfg: MethodsConfig, data_dir=None, progress: bool = True) -> Pat
             raise
         finally:
             bar.close()
+    if failed:
+        first = next(iter(failed.values()))
+        raise NasxferError(
+            f"{len(failed)} of {len(items)} parts failed ({', '.join(_label(i) for i in failed)}); the other "
+            f"{sum(_path(cfg, i).is_file() for i in items)} are written. The first error: "
+            f"{type(first).__name__}: {first}. Rerunning the same command runs only the missing parts."
+        ) from first
     assemble(cfg, data_dir)
     return out
 
@@ -248,7 +260,7 @@ def _part_task(cfg: MethodsConfig, item, tables):
     return run_part(cfg, bench, item[1], item[2])
 
 
-def _run_on_ray(cfg: MethodsConfig, todo, data_dir, bar) -> None:
+def _run_on_ray(cfg: MethodsConfig, todo, data_dir, bar, failed: dict) -> None:
     from .agent.params import AgentParams
     from .agent.ray_runtime import init_ray
     from .benchmark import load_benchmark
@@ -269,7 +281,12 @@ def _run_on_ray(cfg: MethodsConfig, todo, data_dir, bar) -> None:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
                 item = pending.pop(ref)
-                write_atomic(ray.get(ref), _path(cfg, item))  # a failed part raises here; the finished ones stay
+                try:
+                    df = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:  # the part's own error, reported with the others
+                    failed[item] = e.cause if isinstance(e.cause, Exception) else e
+                    continue
+                write_atomic(df, _path(cfg, item))
                 bar.set_postfix_str(f"done: {_label(item)}")
                 bar.update()
 

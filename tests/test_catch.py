@@ -102,3 +102,15 @@ def test_a_controller_that_only_samples_known_cells_still_spends_its_budget_its_
     codes = searcher._shared_codes[oracle.cells[SMALL.initial_random :]]
     zeros = (codes == 0).sum(dim=1).float()
     assert zeros.mean() >= 4.5  # uniform cells would have 1.5 zeros on average
+
+
+def test_ppo_stays_finite_for_a_cell_the_controller_once_gave_almost_no_probability(bench):
+    """A resampled cell can be queried at probability e^-300; when the controller later likes it
+    better the PPO ratio overflows unless bounded, and one NaN ends the search."""
+    searcher = CatchSearcher(bench.space, np.random.default_rng(0), params=SMALL, variant="sfs")
+    cells = [3, 17, 99, 250, 1000, 2024]
+    values = [0.1, 0.5, 0.2, 0.9, 0.3, 0.05]
+    logps = [None, -1000.0, -2.0, -800.0, -5.0, -900.0]  # far below what the controller gives them now
+    for _ in range(3):
+        searcher._learn(cells, values, logps)
+    assert all(torch.isfinite(w).all() for w in searcher.net.parameters())

@@ -330,3 +330,27 @@ def test_a_stop_signal_with_ray_workers_stops_cleanly_and_says_how_to_resume(tmp
     time.sleep(1)
     assert ray_processes(tmp) == []
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_failing_part_does_not_stop_the_others_and_is_named(tmp_path, data_dir, monkeypatch):
+    import nasxfer.methods as m
+
+    cfg = _cfg(tmp_path, variants=["sfs", "zero"], transfer_nas=[])  # 3 parts
+    real = m.run_part
+
+    def sfs_breaks(cfg, bench, target, method, data_dir=None):
+        if method == "catch-sfs":
+            raise RuntimeError("probability tensor contains nan")
+        return real(cfg, bench, target, method, data_dir)
+
+    monkeypatch.setattr(m, "run_part", sfs_breaks)
+    with pytest.raises(
+        NasxferError,
+        match=r"1 of 3 parts failed \(nas-bench-201/cifar100 catch-sfs\); the other 2 "
+        r"are written\. The first error: RuntimeError: probability tensor contains nan\. Rerunning",
+    ):
+        run_methods(cfg, data_dir=data_dir, progress=False)  # fmt: skip
+    assert len(list((cfg.results_dir / "parts").iterdir())) == 2 and not (cfg.results_dir / "results.parquet").exists()
+    monkeypatch.setattr(m, "run_part", real)
+    run_methods(cfg, data_dir=data_dir, progress=False)
+    assert (cfg.results_dir / "results.parquet").is_file()

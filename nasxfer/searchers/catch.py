@@ -49,6 +49,7 @@ from .base import LoopSearcher
 
 VARIANTS = ("meta", "sfs", "zero", "random")
 N_OPS = SHARED_SPACE.n_ops  # 5: none + every op either benchmark has
+MAX_LOG_RATIO = 20.0  # PPO's log-ratio is clamped here, so exp() stays finite
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class CatchParams:
     candidates: int = 16  # (ours) cells the controller samples per query; the evaluator picks one
     ppo_clip: float = 0.2  # (ours) PPO's clipping range
     ppo_window: int = 16  # (ours) the last queried cells form PPO's batch
+    ppo_dual_clip: float = 3.0  # (ours) bound of a negative advantage's ratio (dual-clip PPO, Ye et al. 2020)
     entropy_coef: float = 0.01  # (ours) entropy bonus of the controller
     updates_per_query: int = 2  # (ours) gradient steps after each query
     per_alpha: float = 0.6  # (ours) prioritized replay exponent
@@ -79,6 +81,8 @@ class CatchParams:
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise NasxferError(f"CatchParams.{f.name} = {v!r}: must be a number >= 0")
+        if self.ppo_dual_clip <= 1:
+            raise NasxferError(f"CatchParams.ppo_dual_clip = {self.ppo_dual_clip}: must be > 1 (dual-clip PPO)")
         if not 0 < self.batch_share <= 1:
             raise NasxferError(f"CatchParams.batch_share = {self.batch_share}: must lie in (0, 1]")
 
@@ -295,9 +299,14 @@ class CatchSearcher(LoopSearcher):
             if recent:  # a history of random cells only has nothing for PPO yet
                 logp, ent = self.net.log_prob(z, ops, self.op_mask)
                 adv = target[recent]
-                ratio = (logp - old_logp).exp()
+                # a resampled cell may have had probability e^-300 when queried: its ratio can leave
+                # float range after a few updates, so the log-ratio is clamped (no gradient beyond)
+                ratio = (logp - old_logp).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
                 clipped = ratio.clamp(1 - p.ppo_clip, 1 + p.ppo_clip)
-                ppo = -torch.min(ratio * adv, clipped * adv).mean() - p.entropy_coef * ent.mean()
+                surrogate = torch.min(ratio * adv, clipped * adv)
+                # dual clip (Ye et al., 2020): a bad cell's loss is bounded at dual_clip * advantage
+                surrogate = torch.where(adv < 0, torch.max(surrogate, p.ppo_dual_clip * adv), surrogate)
+                ppo = -surrogate.mean() - p.entropy_coef * ent.mean()
             # the evaluator's batch: 80% of the buffer, drawn by priority (|error| ** alpha)
             with torch.no_grad():
                 err = (self.net.score(onehots, z) - target).abs().numpy() + 1e-3
