@@ -53,7 +53,7 @@ def test_a_search_is_seeded_stays_in_its_subspace_and_spends_its_budget(nb201):
 def test_transfer_reuses_every_named_embedding_and_adds_only_the_new(nb201):
     agent = joint_train([(nb201, "cifar10", CONVS), (nb201, "cifar10", POOL)], samples=20, seed=0)
     trained = {k: v.clone() for k, v in agent.policy.state_dict().items()}
-    moved = agent.transferred()
+    moved = agent.transferred(seed=1)
     assert moved.samples_since_transfer == 0 and agent.samples_since_transfer is None
     new = moved.policy.ensure(cell_chain(nb201.space), "cifar100", moved.gen)
     assert set(new) == {"cifar100", "nas-bench-201"}  # the new task and the full space's S action
@@ -68,7 +68,7 @@ def test_transfer_reuses_every_named_embedding_and_adds_only_the_new(nb201):
 
 
 def test_the_mixture_decays_to_the_policy_over_the_first_samples(nb201):
-    agent = TransferNASAgent(seed=0).transferred()
+    agent = TransferNASAgent(seed=0).transferred(seed=1)
     s = TransferNASSearcher(nb201.space, np.random.default_rng(0), agent=agent, task="cifar10", copy_agent=False)
     drive(s, QueryOracle(nb201, "cifar10", 7))
     assert agent.samples_since_transfer >= 7
@@ -92,3 +92,17 @@ def test_the_whole_chain_in_one_call_equals_step_by_step(nb201):
         want, cand = agent.policy.logits(past, state, names, "cifar10")
         assert torch.allclose(got, want, atol=1e-5)
         past = torch.cat([past, cand[a : a + 1]])
+
+
+def test_replicas_adapting_one_joint_trained_agent_search_differently(nb201, bench):
+    """Trials share a joint-trained agent (trial t adapts agent t % meta_seeds): each must draw from
+    its own seed, or 50 replicas would be a few runs repeated."""
+    agent = joint_train([(bench, "class_object", None)], 20, seed=0)
+    runs = [
+        drive(
+            TransferNASSearcher(nb201.space, np.random.default_rng(s), agent=agent, task="nas-bench-201/cifar10"),
+            QueryOracle(nb201, "cifar10", 12),
+        ).cells
+        for s in (0, 0, 1)
+    ]
+    assert runs[0] == runs[1] != runs[2]

@@ -193,10 +193,12 @@ class TransferNASAgent:
         self.queried: dict = defaultdict(set)  # (benchmark, task) -> cells its training read
         self._opt = None
 
-    def transferred(self) -> TransferNASAgent:
+    def transferred(self, seed: int) -> TransferNASAgent:
         """A copy to go on training on a new space: same parameters and embeddings, fresh optimiser
-        and queues, the uniform mixture switched on."""
+        and queues, the uniform mixture switched on, and its own random stream from `seed` (copies
+        of one agent must not sample alike: each is a replica of its own)."""
         other = copy.deepcopy(self)
+        other.gen = torch.Generator().manual_seed(int(seed))
         other.baselines, other.queues, other.values = {}, defaultdict(dict), defaultdict(list)
         other.samples_since_transfer, other._opt = 0, None
         return other
@@ -296,7 +298,7 @@ class TransferNASSearcher(LoopSearcher):
         if agent is None:
             agent = TransferNASAgent(seed=int(rng.integers(2**31)))
         elif copy_agent:
-            agent = agent.transferred()
+            agent = agent.transferred(seed=int(rng.integers(2**31)))
         self.agent = agent
         self._code = {op: space.ops.index(op) for op in self.chain[1][1]}
 
