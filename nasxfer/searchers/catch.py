@@ -216,6 +216,8 @@ class CatchSearcher(LoopSearcher):
             raise NasxferError(f"CATCH needs a space whose ops are a prefix of {SHARED_SPACE.ops}, got {space.ops}")
         self._shared_codes = torch.as_tensor(SHARED_SPACE.codes[shared_index(space)], dtype=torch.long)
         self.op_mask = torch.arange(N_OPS) < space.n_ops
+        # each cell's row in CatchNet.log_prob_all (its op codes read as a number in base n_ops)
+        self._lex = (self._shared_codes * space.n_ops ** torch.arange(N_EDGES - 1, -1, -1)).sum(dim=1)
         self.resampled = 0  # queries whose sampled candidates were all known (see loop)
 
     # ---- the search loop ----------------------------------------------------------------------
@@ -259,9 +261,7 @@ class CatchSearcher(LoopSearcher):
         log-probabilities under the unrestricted controller, as PPO's ratio needs."""
         if len(known) >= self.space.size:
             raise NasxferError(f"CATCH has queried all {self.space.size} cells of {self.space.name}")
-        n = self.space.n_ops
-        lex = (self._shared_codes * n ** torch.arange(N_EDGES - 1, -1, -1)).sum(dim=1)
-        logp_all = self.net.log_prob_all(z, n)[lex]
+        logp_all = self.net.log_prob_all(z, self.space.n_ops)[self._lex]
         masked = logp_all.clone()
         masked[sorted(known)] = float("-inf")
         probs = torch.softmax(masked, dim=0)
@@ -295,18 +295,16 @@ class CatchSearcher(LoopSearcher):
                 kl = 0.5 * (var + mu**2 - 1.0 - var.log()).sum()
             else:
                 z, kl = self._context(cells, values), torch.zeros(())
-            ppo = torch.zeros(())
-            if recent:  # a history of random cells only has nothing for PPO yet
-                logp, ent = self.net.log_prob(z, ops, self.op_mask)
-                adv = target[recent]
-                # a resampled cell may have had probability e^-300 when queried: its ratio can leave
-                # float range after a few updates, so the log-ratio is clamped (no gradient beyond)
-                ratio = (logp - old_logp).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
-                clipped = ratio.clamp(1 - p.ppo_clip, 1 + p.ppo_clip)
-                surrogate = torch.min(ratio * adv, clipped * adv)
-                # dual clip (Ye et al., 2020): a bad cell's loss is bounded at dual_clip * advantage
-                surrogate = torch.where(adv < 0, torch.max(surrogate, p.ppo_dual_clip * adv), surrogate)
-                ppo = -surrogate.mean() - p.entropy_coef * ent.mean()
+            logp, ent = self.net.log_prob(z, ops, self.op_mask)
+            adv = target[recent]
+            # a resampled cell may have had probability e^-300 when queried: its ratio can leave
+            # float range after a few updates, so the log-ratio is clamped (no gradient beyond)
+            ratio = (logp - old_logp).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
+            clipped = ratio.clamp(1 - p.ppo_clip, 1 + p.ppo_clip)
+            surrogate = torch.min(ratio * adv, clipped * adv)
+            # dual clip (Ye et al., 2020): a bad cell's loss is bounded at dual_clip * advantage
+            surrogate = torch.where(adv < 0, torch.max(surrogate, p.ppo_dual_clip * adv), surrogate)
+            ppo = -surrogate.mean() - p.entropy_coef * ent.mean()
             # the evaluator's batch: 80% of the buffer, drawn by priority (|error| ** alpha)
             with torch.no_grad():
                 err = (self.net.score(onehots, z) - target).abs().numpy() + 1e-3
