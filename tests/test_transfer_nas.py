@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks
 
 
 def test_params_say_which_settings_are_ours():
-    assert set(TransferNASParams().ours()) == {"baseline_decay", "ff_dim", "init_scale"}
+    assert set(TransferNASParams().ours()) == {"baseline_decay", "ff_dim", "init_scale", "fresh_after_repeat"}
 
 
 def test_the_chain_picks_the_space_then_an_op_per_edge(nb201):
@@ -81,17 +81,87 @@ def test_the_lstm_policy_runs_the_toy():
 
 
 def test_the_whole_chain_in_one_call_equals_step_by_step(nb201):
-    """chain_logits (one padded, masked encoder call) gives the logits of logits() called per step."""
+    """chain_logits (one padded, masked encoder call over several chains) gives the logits of
+    logits() called per step."""
     agent = TransferNASAgent(seed=3)
     chain = cell_chain(nb201.space)
-    actions = agent.sample(chain, "cifar10")
+    tuples = [agent.sample(chain, "cifar10") for _ in range(2)]
+    assert tuples[0] != tuples[1]
     agent.policy.eval()
-    batched = agent.policy.chain_logits(chain, "cifar10", actions)
-    past = torch.zeros(0, 24)
-    for (state, names), a, got in zip(chain, actions, batched):
-        want, cand = agent.policy.logits(past, state, names, "cifar10")
-        assert torch.allclose(got, want, atol=1e-5)
-        past = torch.cat([past, cand[a : a + 1]])
+    for actions, batched in zip(tuples, agent.policy.chain_logits(chain, "cifar10", tuples)):
+        past = torch.zeros(0, 24)
+        for (state, names), a, got in zip(chain, actions, batched):
+            want, cand = agent.policy.logits(past, state, names, "cifar10")
+            assert torch.allclose(got, want, atol=1e-5)
+            past = torch.cat([past, cand[a : a + 1]])
+
+
+@pytest.mark.parametrize("policy", ["transformer", "lstm"])
+def test_the_prefix_tree_scores_every_cell_as_the_policy_does(nb201, policy):
+    """log_prob_all (one batched call per level) equals each tuple's log-probability step by step
+    through logits(), the uniform mixture included."""
+    agent = TransferNASAgent(seed=4, policy=policy)
+    chain = cell_chain(nb201.space, ("none", "skip_connect", "nor_conv_3x3"))  # 3^6 = 729 tuples
+    agent.policy.ensure(chain, "cifar10", agent.gen)
+    everything = agent.log_prob_all(chain, "cifar10", mix=0.1)
+    assert everything.shape == (729,) and torch.isclose(everything.exp().sum(), torch.tensor(1.0), atol=1e-5)
+    for i in (0, 17, 400, 728):
+        actions = np.unravel_index(i, [len(n) for _, n in chain])
+        past, want = torch.zeros(0, 24), 0.0
+        for (state, names), a in zip(chain, actions):
+            with torch.no_grad():
+                logits, cand = agent.policy.logits(past, state, names, "cifar10")
+            want += float(torch.log(0.9 * torch.softmax(logits, 0)[a] + 0.1 / len(names)))
+            past = torch.cat([past, cand[a : a + 1]])
+        assert abs(float(everything[i]) - want) < 1e-4
+
+
+@pytest.mark.parametrize("batches", [TransferNASAgent.REJECTION_BATCHES, ()])
+def test_a_restricted_draw_follows_the_policy_over_the_cells_left(nb201, batches):
+    """By rejection from plain samples, or (no batches) from the scored prefix tree: the same law."""
+    agent = TransferNASAgent(seed=5)
+    agent.REJECTION_BATCHES = batches
+    chain = cell_chain(nb201.space, ("none", "skip_connect"))  # 2^6 = 64 tuples
+    agent.policy.ensure(chain, "cifar10", agent.gen)
+    p = agent.log_prob_all(chain, "cifar10").exp().numpy()
+    keep = np.argsort(p)[[0, -1]]  # the least and the most likely tuple
+    exclude = np.ones(64, dtype=bool)
+    exclude[keep] = False
+    shape = [len(n) for _, n in chain]
+    draws = [np.ravel_multi_index(agent.sample(chain, "cifar10", exclude), shape) for _ in range(400)]
+    assert set(draws) <= set(keep)
+    share = np.mean(np.array(draws) == keep[1])
+    want = p[keep[1]] / p[keep].sum()
+    assert abs(share - want) < 4 * np.sqrt(want * (1 - want) / 400) + 1e-9
+    with pytest.raises(NasxferError, match="nothing left"):
+        agent.sample(chain, "cifar10", np.ones(64, dtype=bool))
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_sample_that_repeats_a_queried_cell_is_followed_by_a_new_one(nb201, fresh):
+    """(ours) the repeat is learned from, then the next draw avoids every queried cell; without the
+    rule a policy on a small space repeats itself again and again."""
+    agent = TransferNASAgent(seed=6)
+    s = TransferNASSearcher(
+        nb201.space,
+        np.random.default_rng(0),
+        agent=agent,
+        task="cifar10",
+        ops=("none", "skip_connect"),
+        fresh_after_repeat=fresh,
+    )
+    oracle = QueryOracle(nb201, "cifar10", 48)  # 48 of the subspace's 64 cells
+    seen, twice_running, previous_repeat = set(), 0, False
+    while not oracle.done:
+        cell = s.ask()
+        repeat = cell in seen
+        twice_running += repeat and previous_repeat
+        seen.add(cell)
+        previous_repeat = repeat
+        s.tell(cell, oracle.query(cell))
+    assert oracle.n_unique == 48 and (oracle.n_calls > 48)
+    assert (twice_running == 0) == fresh
+    assert agent.samples_since_transfer is None  # a scratch agent learned from every sample, repeats too
 
 
 def test_replicas_adapting_one_joint_trained_agent_search_differently(nb201, bench):

@@ -65,6 +65,12 @@ class TransferNASParams:
     baseline_decay: float = 0.9  # (ours) EMA of the rewards, per (space, task)
     ff_dim: int = 64  # (ours) transformer feed-forward width
     init_scale: float = 0.1  # (ours) std of a new embedding
+    # (ours) in a search, a sample that repeats a queried cell is learned from as usual (its value
+    # costs no query), and the next sample is drawn from the policy restricted to the cells not
+    # queried yet. On a space of 4,096 or 15,625 cells a transferred policy otherwise asks for
+    # the same cells thousands of times per 200 queries (the paper's 423k-cell space hardly
+    # repeats). Joint training, whose budget is in samples, draws plainly.
+    fresh_after_repeat: bool = True
 
     def ours(self) -> dict:
         paper = {"lr", "entropy", "pqt_weight", "pqt_size", "layers", "heads", "mix_start", "mix_steps"}
@@ -109,6 +115,23 @@ class NamedEmbeddings(nn.Module):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
             return nn.Linear(self.head_in, 1)
 
+    def last_output(self, seq: torch.Tensor) -> torch.Tensor:
+        """(n, head_in): the sequence model's output at the last position of each of `seq` (n, m, 24)."""
+        raise NotImplementedError
+
+    def logits(self, past: torch.Tensor, state: str, actions, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The candidates' logits given the past decisions' inputs (m, 24); and their inputs."""
+        logits, cand = self.prefix_logits(past[None], state, actions, task)
+        return logits[0], cand
+
+    def prefix_logits(self, pasts: torch.Tensor, state: str, actions, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(P, k): the candidates' logits after each of P pasts (P, m, 24) at once; and their inputs (k, 24)."""
+        cand = self.inputs(state, actions, task)
+        (P, m, d), k = pasts.shape, cand.shape[0]
+        seq = torch.cat([pasts[:, None].expand(P, k, m, d), cand[None, :, None].expand(P, k, 1, d)], dim=2)
+        out = self.last_output(seq.reshape(P * k, m + 1, d))
+        return self.heads[_key(state)](out)[:, 0].view(P, k), cand
+
     def inputs(self, state: str, actions, task: str) -> torch.Tensor:
         """(k, 24): each candidate action's input embedding ``[action ; task ; state]``."""
         a = torch.stack([self.actions[_key(x)] for x in actions])
@@ -126,39 +149,39 @@ class TransformerPolicy(NamedEmbeddings):
         layer = nn.TransformerEncoderLayer(d, params.heads, params.ff_dim, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, params.layers, enable_nested_tensor=False)
 
-    def logits(self, past: torch.Tensor, state: str, actions, task: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The candidates' logits given the past decisions' inputs (m, 24); and their inputs."""
-        cand = self.inputs(state, actions, task)
-        k, m = cand.shape[0], past.shape[0]
-        seq = torch.cat([past.expand(k, m, -1), cand[:, None]], dim=1) + self.pos[: m + 1]
-        out = self.encoder(seq)[:, -1]
-        return self.heads[_key(state)](out)[:, 0], cand
+    def last_output(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.encoder(seq + self.pos[: seq.shape[1]])[:, -1]
 
-    def chain_logits(self, chain, task: str, actions) -> list:
-        """Every step's candidate logits for a whole chain whose `actions` are known, in one encoder
-        call: step m's sequences are the chosen inputs of steps < m plus each candidate, padded to
-        the chain's length (the padding masked). Equal to calling :meth:`logits` step by step."""
+    def chain_logits(self, chain, task: str, action_lists) -> list:
+        """Every step's candidate logits for whole chains whose actions are known (one tuple per
+        chain in `action_lists`), in one encoder call: step m's sequences are the chosen inputs of
+        steps < m plus each candidate, padded to the chain's length (the padding masked). Equal to
+        calling :meth:`logits` step by step; one list of per-step logits per tuple."""
         cands = [self.inputs(state, names, task) for state, names in chain]
-        chosen = torch.stack([c[a] for c, a in zip(cands, actions)])  # (M, 24)
         n = len(chain)
         seqs, masks, last = [], [], []
-        for m, c in enumerate(cands):
-            k = c.shape[0]
-            seq = torch.zeros(k, n, c.shape[1])
-            seq[:, :m] = chosen[:m]
-            seq[:, m] = c
-            pad = torch.ones(k, n, dtype=torch.bool)
-            pad[:, : m + 1] = False
-            seqs.append(seq)
-            masks.append(pad)
-            last += [m] * k
+        for actions in action_lists:
+            chosen = torch.stack([c[a] for c, a in zip(cands, actions)])  # (M, 24)
+            for m, c in enumerate(cands):
+                k = c.shape[0]
+                seq = torch.zeros(k, n, c.shape[1])
+                seq[:, :m] = chosen[:m]
+                seq[:, m] = c
+                pad = torch.ones(k, n, dtype=torch.bool)
+                pad[:, : m + 1] = False
+                seqs.append(seq)
+                masks.append(pad)
+                last += [m] * k
         out = self.encoder(torch.cat(seqs) + self.pos[:n], src_key_padding_mask=torch.cat(masks))
         picked = out[torch.arange(out.shape[0]), torch.tensor(last)]
-        logits, start = [], 0
-        for (state, _), c in zip(chain, cands):
-            logits.append(self.heads[_key(state)](picked[start : start + c.shape[0]])[:, 0])
-            start += c.shape[0]
-        return logits
+        result, start = [], 0
+        for _ in action_lists:
+            logits = []
+            for (state, _), c in zip(chain, cands):
+                logits.append(self.heads[_key(state)](picked[start : start + c.shape[0]])[:, 0])
+                start += c.shape[0]
+            result.append(logits)
+        return result
 
 
 class LSTMPolicy(NamedEmbeddings):
@@ -169,12 +192,8 @@ class LSTMPolicy(NamedEmbeddings):
         super().__init__(params, head_in=hidden)
         self.lstm = nn.LSTM(3 * EMB, hidden, batch_first=True)
 
-    def logits(self, past, state, actions, task):
-        cand = self.inputs(state, actions, task)
-        k = cand.shape[0]
-        seq = torch.cat([past.expand(k, past.shape[0], -1), cand[:, None]], dim=1)
-        out, _ = self.lstm(seq)
-        return self.heads[_key(state)](out[:, -1])[:, 0], cand
+    def last_output(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.lstm(seq)[0][:, -1]
 
 
 class TransferNASAgent:
@@ -205,17 +224,25 @@ class TransferNASAgent:
 
     def _optimiser(self):
         if self._opt is None or self._n_params != sum(1 for _ in self.policy.parameters()):
-            self._opt = torch.optim.Adam(self.policy.parameters(), lr=self.params.lr)
+            self._opt = torch.optim.Adam(self.policy.parameters(), lr=self.params.lr, foreach=True)
             self._n_params = sum(1 for _ in self.policy.parameters())
         return self._opt
 
-    def sample(self, chain, task: str) -> tuple[int, ...]:
-        """One candidate: an action index per state of `chain`."""
+    def _mix(self) -> float:
+        """The uniform mixture's weight now: 0 unless transferred, then decaying over `mix_steps`."""
+        if self.samples_since_transfer is None:
+            return 0.0
+        p = self.params
+        return p.mix_start * max(0.0, 1.0 - self.samples_since_transfer / p.mix_steps)
+
+    def sample(self, chain, task: str, exclude: np.ndarray | None = None) -> tuple[int, ...]:
+        """One candidate: an action index per state of `chain`. With `exclude` (a boolean per
+        action tuple of the chain, in C order), one drawn from the policy restricted to the tuples
+        not excluded: every tuple is scored through the tree of decision prefixes."""
         self.policy.ensure(chain, task, self.gen)
-        mix = 0.0
-        if self.samples_since_transfer is not None:
-            p = self.params
-            mix = p.mix_start * max(0.0, 1.0 - self.samples_since_transfer / p.mix_steps)
+        mix = self._mix()
+        if exclude is not None:
+            return self._sample_restricted(chain, task, mix, exclude)
         past = torch.zeros(0, 3 * EMB)
         out = []
         with torch.no_grad():
@@ -227,23 +254,78 @@ class TransferNASAgent:
                 past = torch.cat([past, cand[a : a + 1]])
         return tuple(out)
 
-    def _log_prob(self, chain, task, actions):
+    def log_prob_all(self, chain, task: str, mix: float = 0.0) -> torch.Tensor:
+        """The log-probability of every action tuple of `chain` (C order) under the policy mixed
+        with `mix` of uniform: one batched call per level of the prefix tree."""
+        pasts, logp = torch.zeros(1, 0, 3 * EMB), torch.zeros(1)
+        with torch.no_grad():
+            for i, (state, actions) in enumerate(chain):
+                logits, cand = self.policy.prefix_logits(pasts, state, actions, task)
+                (P, k), m = logits.shape, pasts.shape[1]
+                probs = (1 - mix) * torch.softmax(logits, 1) + mix / k
+                logp = (logp[:, None] + torch.log(probs)).reshape(-1)
+                if i + 1 < len(chain):
+                    pasts = torch.cat(
+                        [pasts[:, None].expand(P, k, m, -1), cand[None, :, None].expand(P, k, 1, -1)], dim=2
+                    ).reshape(P * k, m + 1, -1)
+        return logp
+
+    def sample_many(self, chain, task: str, n: int, mix: float = 0.0) -> np.ndarray:
+        """(n, len(chain)): n independent samples of the policy mixed with `mix` of uniform, drawn
+        level by level in one batched call per state."""
+        pasts, out = torch.zeros(n, 0, 3 * EMB), []
+        with torch.no_grad():
+            for state, actions in chain:
+                logits, cand = self.policy.prefix_logits(pasts, state, actions, task)
+                probs = (1 - mix) * torch.softmax(logits, 1) + mix / len(actions)
+                a = torch.multinomial(probs, 1, generator=self.gen)[:, 0]
+                out.append(a)
+                pasts = torch.cat([pasts, cand[a][:, None]], dim=1)
+        return torch.stack(out, dim=1).numpy()
+
+    # the batches of plain samples tried before scoring the whole prefix tree
+    REJECTION_BATCHES = (64, 512)
+
+    def _sample_restricted(self, chain, task, mix, exclude) -> tuple[int, ...]:
+        # Rejection first: the first sample not excluded among independent plain samples is a draw
+        # from the restricted policy, and a batch costs far less than scoring every cell. Only
+        # when the cells left hold too little of the policy's mass is the whole tree scored;
+        # either way the draw is exact.
+        shape = tuple(len(actions) for _, actions in chain)
+        flat = exclude.reshape(-1)
+        if flat.all():
+            raise NasxferError("every candidate of the chain is excluded: nothing left to sample")
+        for n in self.REJECTION_BATCHES:
+            batch = self.sample_many(chain, task, n, mix)
+            ok = ~flat[np.ravel_multi_index(batch.T, shape)]
+            if ok.any():
+                return tuple(int(x) for x in batch[int(np.argmax(ok))])
+        logp = self.log_prob_all(chain, task, mix).masked_fill(torch.as_tensor(flat), -torch.inf)
+        i = int(torch.multinomial(torch.softmax(logp, 0), 1, generator=self.gen))
+        return tuple(int(x) for x in np.unravel_index(i, shape))
+
+    def _log_probs(self, chain, task, action_lists) -> list:
+        """(log-probability, mean entropy per step) of each action tuple of `action_lists`."""
         if hasattr(self.policy, "chain_logits"):
+            per_chain = self.policy.chain_logits(chain, task, action_lists)
+        else:
+            per_chain = []
+            for actions in action_lists:
+                past, steps = torch.zeros(0, 3 * EMB), []
+                for (state, names), a in zip(chain, actions):
+                    logits, cand = self.policy.logits(past, state, names, task)
+                    steps.append(logits)
+                    past = torch.cat([past, cand[a : a + 1]])
+                per_chain.append(steps)
+        out = []
+        for steps, actions in zip(per_chain, action_lists):
             logp, ent = torch.zeros(()), torch.zeros(())
-            for logits, a in zip(self.policy.chain_logits(chain, task, actions), actions):
+            for logits, a in zip(steps, actions):
                 logq = torch.log_softmax(logits, 0)
                 logp = logp + logq[a]
                 ent = ent - (logq.exp() * logq).sum()
-            return logp, ent / len(chain)
-        past = torch.zeros(0, 3 * EMB)
-        logp, ent = torch.zeros(()), torch.zeros(())
-        for (state, names), a in zip(chain, actions):
-            logits, cand = self.policy.logits(past, state, names, task)
-            logq = torch.log_softmax(logits, 0)
-            logp = logp + logq[a]
-            ent = ent - (logq.exp() * logq).sum()
-            past = torch.cat([past, cand[a : a + 1]])
-        return logp, ent / len(chain)
+            out.append((logp, ent / len(chain)))
+        return out
 
     def learn(self, chain, task: str, space: str, actions, value: float) -> None:
         """One update from one sample's validation value (REINFORCE + entropy + PQT)."""
@@ -258,10 +340,9 @@ class TransferNASAgent:
         queue[tuple(actions)] = float(value)
         if len(queue) > p.pqt_size:
             del queue[min(queue, key=queue.get)]
-        logp, ent = self._log_prob(chain, task, actions)
-        loss = -advantage * logp - p.entropy * ent
         best = list(queue)[int(torch.randint(len(queue), (1,), generator=self.gen))]
-        loss = loss - p.pqt_weight * self._log_prob(chain, task, best)[0]
+        (logp, ent), (logp_best, _) = self._log_probs(chain, task, [tuple(actions), best])
+        loss = -advantage * logp - p.entropy * ent - p.pqt_weight * logp_best
         opt = self._optimiser()
         opt.zero_grad()
         loss.backward()
@@ -292,7 +373,17 @@ class TransferNASSearcher(LoopSearcher):
 
     name = "transfer-nas"
 
-    def __init__(self, space, rng, budget=None, agent=None, task: str = "task", ops=None, copy_agent: bool = True):
+    def __init__(
+        self,
+        space,
+        rng,
+        budget=None,
+        agent=None,
+        task: str = "task",
+        ops=None,
+        copy_agent: bool = True,
+        fresh_after_repeat: bool | None = None,
+    ):
         self.space, self.task = space, task
         self.chain = cell_chain(space, ops)
         if agent is None:
@@ -300,14 +391,38 @@ class TransferNASSearcher(LoopSearcher):
         elif copy_agent:
             agent = agent.transferred(seed=int(rng.integers(2**31)))
         self.agent = agent
+        self.fresh = agent.params.fresh_after_repeat if fresh_after_repeat is None else fresh_after_repeat
         self._code = {op: space.ops.index(op) for op in self.chain[1][1]}
+        self._cells = None  # every action tuple's cell, C order; made at the first repeat
+
+    def _cell(self, actions) -> int:
+        names = [names for _, names in self.chain]
+        return int(self.space.from_ops([self._code[names[i + 1][a]] for i, a in enumerate(actions[1:])]))
+
+    def _all_cells(self) -> np.ndarray:
+        if self._cells is None:
+            shape = [len(names) for _, names in self.chain]
+            tuples = np.stack(np.unravel_index(np.arange(int(np.prod(shape))), shape), axis=1)[:, 1:]
+            codes = np.vectorize(self._code.__getitem__, otypes=[np.int64])(
+                np.array([names for _, names in self.chain[1:]])[np.arange(len(self.chain) - 1), tuples]
+            )
+            self._cells = np.asarray(self.space.from_ops(codes))
+        return self._cells
 
     def loop(self):
-        names = [actions for _, actions in self.chain]
+        asked: set[int] = set()
+        repeat = False
         while True:
-            actions = self.agent.sample(self.chain, self.task)
-            ops = [self._code[names[i + 1][a]] for i, a in enumerate(actions[1:])]
-            value = yield int(self.space.from_ops(ops))
+            exclude = None
+            if repeat and self.fresh:
+                exclude = np.isin(self._all_cells(), list(asked))
+                if exclude.all():
+                    exclude = None  # the whole (sub)space is queried: nothing new to draw
+            actions = self.agent.sample(self.chain, self.task, exclude)
+            cell = self._cell(actions)
+            repeat = cell in asked
+            asked.add(cell)
+            value = yield cell
             self.agent.learn(self.chain, self.task, self.chain[0][1][0], actions, value)
 
 
@@ -322,7 +437,9 @@ def joint_train(pairs, samples: int, seed: int, params: TransferNASParams | None
     agent = TransferNASAgent(params, seed=int(rng.integers(2**31)))
     searchers = [
         (
-            TransferNASSearcher(b.space, rng, agent=agent, task=f"{b.name}/{task}", ops=ops, copy_agent=False),
+            TransferNASSearcher(
+                b.space, rng, agent=agent, task=f"{b.name}/{task}", ops=ops, copy_agent=False, fresh_after_repeat=False
+            ),
             QueryOracle(b, task, b.space.size),
             (b.name, task),
         )
