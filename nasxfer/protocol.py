@@ -71,15 +71,22 @@ def _rate(hits: np.ndarray, name: str, seed: int) -> dict:
     return {name: ci["mean"], f"{name}_low": ci["ci_low"], f"{name}_high": ci["ci_high"]}
 
 
-def _reach(g: pd.DataFrame, threshold: str) -> np.ndarray:
-    """Target queries (prior + search) until a trial reached `threshold`; inf where it did not
-    within the largest budget. One value per trial, read on its largest-budget row."""
+def _reach(g: pd.DataFrame, threshold: str, count_prior: bool = True) -> np.ndarray:
+    """Target queries (prior + search; the search's alone without `count_prior`) until a trial
+    reached `threshold`; inf where it did not within the largest budget. One value per trial, read
+    on its largest-budget row."""
     last = g[g.budget == g.budget.max()]
-    return np.where(last[threshold].notna(), last.prior_queries + last[threshold], np.inf)
+    prior = last.prior_queries if count_prior else 0
+    return np.where(last[threshold].notna(), prior + last[threshold], np.inf)
 
 
 def speedups(
-    results: pd.DataFrame, reference: str, threshold: str = "first_top1pct", seed: int = 0, n_boot: int = 2000
+    results: pd.DataFrame,
+    reference: str,
+    threshold: str = "first_top1pct",
+    seed: int = 0,
+    n_boot: int = 2000,
+    count_prior: bool = True,
 ) -> pd.DataFrame:
     """Per task and searcher: how many times fewer target queries it needed than `reference` to
     reach `threshold` (a ``first_top*`` column: a fixed validation level), as the ratio of the
@@ -87,7 +94,8 @@ def speedups(
     that never got there counts as beyond the budget, so a median (and a ratio) is finite only when
     more than half of the trials got there. Target queries include ``prior_queries``: cells of the
     target a searcher read before its search (Transfer NAS's subspace training, a scratch agent's
-    training) count against it."""
+    training) count against it; ``count_prior=False`` counts the search's queries alone (a
+    sensitivity view: what a paper that leaves its source phase off the axis would show)."""
     if threshold not in results.columns:
         raise NasxferError(f"the table has no {threshold} column: rerun the comparison with this package version")
     rng = np.random.default_rng(seed)
@@ -95,9 +103,9 @@ def speedups(
     for task, t in results.groupby("task", sort=False):
         if reference not in set(t.searcher):
             raise NasxferError(f"no {reference!r} trials on {task}: pick a reference among {sorted(set(t.searcher))}")
-        ref = _reach(t[t.searcher == reference], threshold)
+        ref = _reach(t[t.searcher == reference], threshold, count_prior)
         for searcher, g in t.groupby("searcher", sort=False):
-            own = _reach(g, threshold)
+            own = _reach(g, threshold, count_prior)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.median(ref) / np.median(own)
                 boot = np.array(

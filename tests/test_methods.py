@@ -198,6 +198,9 @@ def test_transfer_nas_speedups_against_scratch_and_evolution_come_from_the_numbe
     assert "transfer-nas-subspaces vs transfer-nas-scratch: median speed-up 3.00x over 3 of 3" in text
     assert "within the paper's 3-4x on 3" in text and "CI above 1 on 3" in text
     assert "transfer-nas-tasks vs evolution: no pair" in text
+    free = transfer_nas_speedups(pd.DataFrame(rows), count_prior=False)  # the source phase's 10 queries not counted
+    sub = free[free.searcher == "transfer-nas-subspaces"].set_index(["reference", "threshold"]).speedup
+    assert sub[("transfer-nas-scratch", "first_top1pct")] == 4.0 and sub[("evolution", "first_top5pct")] == 2.0
 
 
 def test_the_toy_sentence_says_whether_the_transformer_wins():

@@ -15,7 +15,7 @@ NASXFER = str(Path(sys.executable).with_name("nasxfer"))
 
 
 def test_notebooks_are_picked_by_name_in_their_order():
-    assert [p.name for p in notebook_paths()] == sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb"))
+    assert [p.name for p in notebook_paths()] == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
     assert [p.stem for p in notebook_paths(["05_rq3_training_cost.ipynb", "03_rq1_pretraining"])] == [
         "05_rq3_training_cost",
         "03_rq1_pretraining",
