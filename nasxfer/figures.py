@@ -662,7 +662,7 @@ def speedup_chart(table: pd.DataFrame, title: str) -> alt.FacetChart:
     reach a validation level (:func:`nasxfer.protocol.speedups`), log scale, a rule at 1 (as fast)."""
     df = table[np.isfinite(table.speedup) & (table.speedup > 0)]
     base = alt.Chart().encode(y=alt.Y("searcher:N", title=None))
-    x = alt.X("speedup:Q", title=title, scale=alt.Scale(type="log"))
+    x = alt.X("speedup:Q", title="speed-up (log)", scale=alt.Scale(type="log"))  # `title` once, above the facets
     points = base.mark_point(filled=True, size=50).encode(
         x=x,
         tooltip=["task", "searcher", alt.Tooltip("speedup:Q", format=".2f"), alt.Tooltip("reached:Q", format=".2f")],
@@ -673,6 +673,7 @@ def speedup_chart(table: pd.DataFrame, title: str) -> alt.FacetChart:
         alt.layer(one, rules, points, data=df)
         .properties(width=220, height=160)
         .facet(facet=alt.Facet("task:N", title=None), columns=4)
+        .properties(title=title)
     )
 
 
