@@ -81,6 +81,14 @@ def _key(name: str) -> str:
     return name.replace(".", "_").replace("/", "|")  # ParameterDict keys may not hold "."
 
 
+def extend(pasts: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+    """(P * k, m + 1, d): each of the P pasts (P, m, d) followed by each of the k candidates (k, d)."""
+    (P, m, d), k = pasts.shape, cand.shape[0]
+    return torch.cat([pasts[:, None].expand(P, k, m, d), cand[None, :, None].expand(P, k, 1, d)], dim=2).reshape(
+        P * k, m + 1, d
+    )
+
+
 class NamedEmbeddings(nn.Module):
     """What every policy here shares: embeddings of states, actions and tasks and one linear head
     per state, keyed by name and grown as new names appear. A subclass adds its sequence model,
@@ -127,10 +135,8 @@ class NamedEmbeddings(nn.Module):
     def prefix_logits(self, pasts: torch.Tensor, state: str, actions, task: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(P, k): the candidates' logits after each of P pasts (P, m, 24) at once; and their inputs (k, 24)."""
         cand = self.inputs(state, actions, task)
-        (P, m, d), k = pasts.shape, cand.shape[0]
-        seq = torch.cat([pasts[:, None].expand(P, k, m, d), cand[None, :, None].expand(P, k, 1, d)], dim=2)
-        out = self.last_output(seq.reshape(P * k, m + 1, d))
-        return self.heads[_key(state)](out)[:, 0].view(P, k), cand
+        out = self.last_output(extend(pasts, cand))
+        return self.heads[_key(state)](out)[:, 0].view(pasts.shape[0], cand.shape[0]), cand
 
     def inputs(self, state: str, actions, task: str) -> torch.Tensor:
         """(k, 24): each candidate action's input embedding ``[action ; task ; state]``."""
@@ -238,7 +244,7 @@ class TransferNASAgent:
     def sample(self, chain, task: str, exclude: np.ndarray | None = None) -> tuple[int, ...]:
         """One candidate: an action index per state of `chain`. With `exclude` (a boolean per
         action tuple of the chain, in C order), one drawn from the policy restricted to the tuples
-        not excluded: every tuple is scored through the tree of decision prefixes."""
+        not excluded (see :meth:`_sample_restricted`)."""
         self.policy.ensure(chain, task, self.gen)
         mix = self._mix()
         if exclude is not None:
@@ -261,13 +267,10 @@ class TransferNASAgent:
         with torch.no_grad():
             for i, (state, actions) in enumerate(chain):
                 logits, cand = self.policy.prefix_logits(pasts, state, actions, task)
-                (P, k), m = logits.shape, pasts.shape[1]
-                probs = (1 - mix) * torch.softmax(logits, 1) + mix / k
+                probs = (1 - mix) * torch.softmax(logits, 1) + mix / len(actions)
                 logp = (logp[:, None] + torch.log(probs)).reshape(-1)
                 if i + 1 < len(chain):
-                    pasts = torch.cat(
-                        [pasts[:, None].expand(P, k, m, -1), cand[None, :, None].expand(P, k, 1, -1)], dim=2
-                    ).reshape(P * k, m + 1, -1)
+                    pasts = extend(pasts, cand)
         return logp
 
     def sample_many(self, chain, task: str, n: int, mix: float = 0.0) -> np.ndarray:
@@ -393,36 +396,20 @@ class TransferNASSearcher(LoopSearcher):
         self.agent = agent
         self.fresh = agent.params.fresh_after_repeat if fresh_after_repeat is None else fresh_after_repeat
         self._code = {op: space.ops.index(op) for op in self.chain[1][1]}
-        self._cells = None  # every action tuple's cell, C order; made at the first repeat
-
-    def _cell(self, actions) -> int:
-        names = [names for _, names in self.chain]
-        return int(self.space.from_ops([self._code[names[i + 1][a]] for i, a in enumerate(actions[1:])]))
-
-    def _all_cells(self) -> np.ndarray:
-        if self._cells is None:
-            shape = [len(names) for _, names in self.chain]
-            tuples = np.stack(np.unravel_index(np.arange(int(np.prod(shape))), shape), axis=1)[:, 1:]
-            codes = np.vectorize(self._code.__getitem__, otypes=[np.int64])(
-                np.array([names for _, names in self.chain[1:]])[np.arange(len(self.chain) - 1), tuples]
-            )
-            self._cells = np.asarray(self.space.from_ops(codes))
-        return self._cells
 
     def loop(self):
-        asked: set[int] = set()
+        names = [actions for _, actions in self.chain]
+        # one flag per action tuple of the chain (C order): distinct tuples are distinct cells
+        asked = np.zeros([len(a) for a in names], dtype=bool)
         repeat = False
         while True:
-            exclude = None
-            if repeat and self.fresh:
-                exclude = np.isin(self._all_cells(), list(asked))
-                if exclude.all():
-                    exclude = None  # the whole (sub)space is queried: nothing new to draw
+            # after a repeat, a new cell unless the whole (sub)space is queried
+            exclude = asked if repeat and self.fresh and not asked.all() else None
             actions = self.agent.sample(self.chain, self.task, exclude)
-            cell = self._cell(actions)
-            repeat = cell in asked
-            asked.add(cell)
-            value = yield cell
+            ops = [self._code[names[i + 1][a]] for i, a in enumerate(actions[1:])]
+            repeat = bool(asked[actions])
+            asked[actions] = True
+            value = yield int(self.space.from_ops(ops))
             self.agent.learn(self.chain, self.task, self.chain[0][1][0], actions, value)
 
 
