@@ -22,6 +22,7 @@ the ceiling's says how close to its parts the agent runs (1.0 = no overhead). Ru
     python benchmarks/bench_agent.py --steps 20000 --stock-steps 3000 --target 50
     python benchmarks/bench_agent.py --steps 20000 --skip-stock --paper-network --paper-steps 4000
     python benchmarks/bench_agent.py --preset ci --steps 3000      # smoke run
+    python benchmarks/bench_agent.py --ceiling-only --update-options   # what cheaper updates would buy
 
 Stock = RLlib's ``DQNConfig`` defaults where they apply to a custom RLModule: batch 32,
 lr 5e-5, 1-step returns, target copy every 500 steps, sampling in the driver with one
@@ -126,8 +127,9 @@ def _median_s(fn, reps: int, warmup: int = 2) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
-def ceiling(params, ratio: float, reps: int = 15) -> dict:
-    """Plain-torch cost of the agent's work per env step (see the module docstring)."""
+def ceiling(params, ratio: float, reps: int = 15, options: bool = False) -> dict:
+    """Plain-torch cost of the agent's work per env step (see the module docstring). With
+    `options`, also what cheaper updates would make of it (:data:`UPDATE_OPTIONS`)."""
     import copy
     import time
 
@@ -156,10 +158,16 @@ def ceiling(params, ratio: float, reps: int = 15) -> dict:
     def stack(rows):
         return {k: torch.as_tensor(np.stack([pool[i][k] for i in rows])) for k in pool[0]}
 
-    torch.manual_seed(0)
-    net = QNetwork(encoding_size(params.pad), **params.network_config())
-    target = copy.deepcopy(net)
-    opt = torch.optim.Adam(net.parameters(), lr=params.lr, eps=params.adam_epsilon)
+    def networks(foreach=None):
+        torch.manual_seed(0)
+        net = QNetwork(encoding_size(params.pad), **params.network_config())
+        return (
+            net,
+            copy.deepcopy(net),
+            torch.optim.Adam(net.parameters(), lr=params.lr, eps=params.adam_epsilon, foreach=foreach),
+        )
+
+    net, target, opt = networks()
     n_envs, b = params.num_envs_per_env_runner, params.train_batch_size
     act_obs = stack(range(n_envs))
 
@@ -167,36 +175,79 @@ def ceiling(params, ratio: float, reps: int = 15) -> dict:
         with torch.no_grad():
             net.q(act_obs).argmax(-1)
 
-    rows = rng.integers(len(pool) - 1, size=b)
-    o, nxt = stack(rows), stack(rows + 1)
-    a = torch.as_tensor(rng.integers(o["action_mask"].shape[1], size=b))
-    r, done, w = torch.rand(b), torch.zeros(b), torch.ones(b)
     disc = params.discount**params.n_step
 
-    def update():  # as NASQModule._forward_train + RLlib's DQN loss
-        q = net.q(o)
-        with torch.no_grad():
-            q_next, q_t = net.q(nxt), target.q(nxt)
-        q_sel = torch.nan_to_num(q.gather(1, a[:, None]), neginf=0.0).squeeze(1)
-        best = q_next.argmax(-1, keepdim=True)
-        q_nb = torch.nan_to_num(q_t.gather(1, best), neginf=0.0).squeeze(1)
-        y = r + disc * (1.0 - done) * q_nb
-        loss = (w * torch.nn.functional.huber_loss(q_sel, y.detach(), reduction="none")).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), params.grad_clip)
-        opt.step()
+    def make_update(net, target, opt, b, fused=False, bf16=False):
+        # as NASQModule._forward_train + RLlib's DQN loss; `fused`: the passes without gradient in
+        # eval mode, where torch runs its fused inference kernels; `bf16`: under bfloat16 autocast
+        rows = rng.integers(len(pool) - 1, size=b)
+        o, nxt = stack(rows), stack(rows + 1)
+        a = torch.as_tensor(rng.integers(o["action_mask"].shape[1], size=b))
+        r, done, w = torch.rand(b), torch.zeros(b), torch.ones(b)
+        if fused:
+            target.eval()
 
-    (act_s, act_cpu), (update_s, update_cpu) = _median_s(act, reps * 4), _median_s(update, reps)
+        def update():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                q = net.q(o)
+                with torch.no_grad():
+                    net.train(not fused)
+                    q_next, q_t = net.q(nxt), target.q(nxt)
+                    net.train()
+                q_sel = torch.nan_to_num(q.gather(1, a[:, None]), neginf=0.0).squeeze(1).float()
+                best = q_next.argmax(-1, keepdim=True)
+                q_nb = torch.nan_to_num(q_t.gather(1, best), neginf=0.0).squeeze(1).float()
+                y = r + disc * (1.0 - done) * q_nb
+                loss = (w * torch.nn.functional.huber_loss(q_sel, y.detach(), reduction="none")).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), params.grad_clip)
+            opt.step()
+
+        return update
+
+    (act_s, act_cpu), (update_s, update_cpu) = (
+        _median_s(act, reps * 4),
+        _median_s(make_update(net, target, opt, b), reps),
+    )
     per_step = env_s + act_s / n_envs + ratio * update_s / b
     cpu_per_step = env_cpu + act_cpu / n_envs + ratio * update_cpu / b
-    return {
+    out = {
         "ceiling_env_ms_per_step": round(env_s * 1e3, 3),
         "ceiling_act_ms_per_forward": round(act_s * 1e3, 2),
         "ceiling_update_ms": round(update_s * 1e3, 1),
         "ceiling_env_steps_per_s": round(1.0 / per_step, 1),
         "ceiling_cpu_ms_per_env_step": round(cpu_per_step * 1e3, 3),
     }
+    for name, kw in UPDATE_OPTIONS.items() if options else ():
+        net, target, opt = networks(foreach=kw.get("foreach"))
+        if kw.get("compile"):
+            net.compile()
+            target.compile()
+        bb = b * kw.get("batch_x", 1)
+        update = make_update(net, target, opt, bb, fused=kw.get("fused", False), bf16=kw.get("bf16", False))
+        t = time.perf_counter()
+        update()  # the first call compiles, where anything does
+        first = time.perf_counter() - t
+        s_opt, _ = _median_s(update, reps)
+        steps = 1.0 / (env_s + act_s / n_envs + ratio * s_opt / bb)
+        out[f"option: {name}: update ms"] = round(s_opt * 1e3, 1)
+        out[f"option: {name}: first call s"] = round(first, 1)
+        out[f"option: {name}: ceiling env steps/s"] = round(steps, 1)
+        out[f"option: {name}: ceiling / as is"] = round(steps * per_step, 2)
+    return out
+
+
+# Cheaper updates than the agent's, timed beside its ceiling (--update-options): each changes
+# the floating-point results of training (compile, fused kernels, bf16) or its schedule (a
+# larger batch, as many samples in half the updates), so none is the agent's; the benchmark
+# says what each would buy.
+UPDATE_OPTIONS = {
+    "torch.compile of both networks": dict(compile=True),
+    "fused inference kernels for the passes without gradient + foreach Adam": dict(fused=True, foreach=True),
+    "bfloat16 autocast": dict(bf16=True),
+    "batch 2x, half the updates": dict(batch_x=2),
+}
 
 
 # the training step's timers (moving means, seconds per call), under RLlib's names: ApeX logs
@@ -369,7 +420,15 @@ def main(argv=None):
         help="only the plain-torch ceiling (no Ray) of the preset's network and of the paper's, at the "
         "preset's training_intensity",
     )
+    ap.add_argument(
+        "--update-options",
+        action="store_true",
+        help="with --ceiling-only: also time cheaper updates than the agent's (torch.compile, fused "
+        "inference kernels, bfloat16, a larger batch) and the ceiling each would give",
+    )
     args = ap.parse_args(argv)
+    if args.update_options and not args.ceiling_only:
+        ap.error("--update-options times the plain-torch ceiling only: add --ceiling-only")
 
     import pandas as pd
 
@@ -388,7 +447,10 @@ def main(argv=None):
     if args.ceiling_only:
         import pandas as pd
 
-        rows = {name: ceiling(q, q.training_intensity) for name, q in ((args.preset, p), ("paper network", pp))}
+        rows = {
+            name: ceiling(q, q.training_intensity, options=args.update_options)
+            for name, q in ((args.preset, p), ("paper network", pp))
+        }
         print(f"\nplain-torch ceiling at training_intensity={p.training_intensity}, threads={p.torch_threads}")
         print(pd.DataFrame(rows).to_string())
         return rows
