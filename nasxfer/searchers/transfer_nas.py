@@ -249,16 +249,7 @@ class TransferNASAgent:
         mix = self._mix()
         if exclude is not None:
             return self._sample_restricted(chain, task, mix, exclude)
-        past = torch.zeros(0, 3 * EMB)
-        out = []
-        with torch.no_grad():
-            for state, actions in chain:
-                logits, cand = self.policy.logits(past, state, actions, task)
-                probs = (1 - mix) * torch.softmax(logits, 0) + mix / len(actions)
-                a = int(torch.multinomial(probs, 1, generator=self.gen))
-                out.append(a)
-                past = torch.cat([past, cand[a : a + 1]])
-        return tuple(out)
+        return tuple(int(a) for a in self.sample_many(chain, task, 1, mix)[0])
 
     def log_prob_all(self, chain, task: str, mix: float = 0.0) -> torch.Tensor:
         """The log-probability of every action tuple of `chain` (C order) under the policy mixed
