@@ -147,3 +147,25 @@ def test_sampling_in_the_driver_is_bit_reproducible(data_dir):
             curves.append(agent.train(1000, eval_every=250)[["env_steps", "updates", "final_test", "ret"]])
     assert curves[0]["updates"].iloc[-1] > 5
     assert curves[0].equals(curves[1]), (curves[0], curves[1])
+
+
+def test_the_checked_in_laptop_grid_still_comes_out_of_this_code(data_dir, checked_in_kernels):
+    """The first 4,000 env steps of the checked-in laptop grid's scratch class_object agent,
+    seed 0, to the last bit: updates, target cells read and every evaluation. A change to the
+    agent's numbers (the network's arithmetic, sampling, replay, the update) fails here, and
+    every result the agent trained would then have to be re-run to match the code."""
+    import pandas as pd
+
+    from nasxfer.agent.agent import Agent
+    from nasxfer.profiles import load_params, params_path
+
+    laptop = load_params(params_path("laptop"))
+    p = laptop["grid"].agent_params("class_object", 0).replace(data_dir=str(data_dir), progress=False)
+    with Agent(p) as agent:
+        got = agent.train(4000)
+    curves = pd.read_parquet(laptop["results_dir"] / "curves.parquet")
+    want = curves[(curves.seed == 0) & (curves.kind == "scratch") & (curves.target == "class_object")]
+    cols = ["env_steps", "updates", "target_queries", "final_test", "final_valid", "best_test", "ret", "length"]
+    want = want[want.env_steps <= got.env_steps.iloc[-1]][cols].reset_index(drop=True)
+    assert got.updates.iloc[-1] > 40  # past learning_starts and a target copy: the update is exercised
+    pd.testing.assert_frame_equal(got[cols].reset_index(drop=True), want, check_dtype=False)
