@@ -130,6 +130,7 @@ def _median_s(fn, reps: int, warmup: int = 2) -> tuple[float, float]:
 def ceiling(params, ratio: float, reps: int = 15, options: bool = False) -> dict:
     """Plain-torch cost of the agent's work per env step (see the module docstring). With
     `options`, also what cheaper updates would make of it (:data:`UPDATE_OPTIONS`)."""
+    import contextlib
     import copy
     import time
 
@@ -188,12 +189,15 @@ def ceiling(params, ratio: float, reps: int = 15, options: bool = False) -> dict
             target.eval()
 
         def update():
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            # the as-is update toggles no mode and enters no autocast: it is what the ceiling times
+            with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
                 q = net.q(o)
                 with torch.no_grad():
-                    net.train(not fused)
+                    if fused:
+                        net.eval()
                     q_next, q_t = net.q(nxt), target.q(nxt)
-                    net.train()
+                    if fused:
+                        net.train()
                 q_sel = torch.nan_to_num(q.gather(1, a[:, None]), neginf=0.0).squeeze(1).float()
                 best = q_next.argmax(-1, keepdim=True)
                 q_nb = torch.nan_to_num(q_t.gather(1, best), neginf=0.0).squeeze(1).float()

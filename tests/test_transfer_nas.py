@@ -1,7 +1,5 @@
 """Transfer NAS behind ask/tell: the decision chain, joint training, transfer by name."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,25 +181,35 @@ def test_replicas_adapting_one_joint_trained_agent_search_differently(nb201, ben
 
 # ---- the checked-in laptop run still comes out of this code --------------------------------------
 
-METHODS_RUN = Path(__file__).resolve().parents[1] / "outputs" / "methods"
+
+@pytest.fixture(scope="module")
+def laptop_methods():
+    """params/laptop.yaml's methods section: where its run is and the budgets it read."""
+    from nasxfer.profiles import load_params, params_path, section
+
+    return section(load_params(params_path("laptop")), "methods")
 
 
 @pytest.mark.parametrize("policy", ["transformer", "lstm"])
-def test_the_checked_in_toy_run_reproduces_bit_for_bit(policy, checked_in_kernels):
+def test_the_checked_in_toy_run_reproduces_bit_for_bit(policy, laptop_methods, checked_in_kernels):
     """Replica 0's first 150 samples are what the checked-in toy table holds (one torch thread, as
     ``methods.toy_table`` runs): a change to sampling or learning that alters the draws fails here."""
-    toy = pd.read_parquet(METHODS_RUN / "double_xor.parquet")
+    from nasxfer.methods import TOY_FILE
+
+    toy = pd.read_parquet(laptop_methods.results_dir / TOY_FILE)
     want = toy[(toy.policy == policy) & (toy.replica == 0)].sort_values("sample")["reward"].to_numpy()[:150]
     assert np.array_equal(double_xor(TransferNASAgent(seed=0, policy=policy), 150), want)
 
 
-def test_the_checked_in_scratch_trial_reproduces_bit_for_bit(nb201, checked_in_kernels):
-    """Trial 0 of the checked-in scratch arm on cifar10 (a search to 200 queries with the
+def test_the_checked_in_scratch_trial_reproduces_bit_for_bit(nb201, laptop_methods, checked_in_kernels):
+    """Trial 0 of the checked-in scratch arm on cifar10 (a search to the largest budget with the
     after-repeat rule): the same rows at every budget."""
-    from nasxfer.methods import MethodsConfig, transfer_nas_rows
+    import dataclasses
 
-    cfg = MethodsConfig(results_dir=METHODS_RUN, targets={}, budgets=(10, 25, 50, 100, 200), trials=1)
+    from nasxfer.methods import part_path, transfer_nas_rows
+
+    cfg = dataclasses.replace(laptop_methods, transfer_nas_trials=1)
     got = transfer_nas_rows(cfg, nb201, "cifar10", "scratch")
-    part = pd.read_parquet(METHODS_RUN / "parts" / "nas-bench-201.cifar10.transfer-nas-scratch.parquet")
+    part = pd.read_parquet(part_path(cfg, nb201.name, "cifar10", "transfer-nas-scratch"))
     want = part[part.seed == got.seed.iloc[0]].reset_index(drop=True)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want[got.columns], check_dtype=False)
